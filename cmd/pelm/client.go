@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/processor"
+)
+
+const defaultNATSURL = "nats://127.0.0.1:4222"
+
+// optional is a flag whose absence matters: the request leaves the field
+// out and the processor applies its default.
+type optional struct {
+	set bool
+	raw string
+}
+
+func (o *optional) String() string     { return o.raw }
+func (o *optional) Set(s string) error { o.set, o.raw = true, s; return nil }
+
+type requestFlags struct {
+	natsURL, prefix, memory string
+	timeout                 time.Duration
+	msgID, replyTo          string
+	vector, meta            string
+	fields                  map[string]*optional // JSON-valued fields by protocol name
+	strFields               map[string]*optional // string fields
+}
+
+// verbFields lists the request fields each verb offers as flags.
+var verbFields = map[string][]string{
+	"store":    {"phase", "id", "moral", "text", "confidence", "meta"},
+	"retrieve": {"phase", "tolerance", "top_k", "min_confidence", "with_vectors"},
+	"process":  {"phase", "id", "moral", "text", "confidence", "meta", "tolerance", "top_k", "min_confidence", "with_vectors"},
+	"forget":   {"id"},
+}
+
+func request(ctx context.Context, verb string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f := &requestFlags{fields: map[string]*optional{}, strFields: map[string]*optional{}}
+	fs := flag.NewFlagSet("pelm "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.natsURL, "nats-url", defaultNATSURL, "NATS server (env NATS_URL)")
+	fs.StringVar(&f.prefix, "prefix", processor.DefaultPrefix, "subject prefix")
+	fs.StringVar(&f.memory, "memory", "default", "memory name")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the result")
+	fs.StringVar(&f.msgID, "msg-id", "", "Nats-Msg-Id of the request (duplicates within 2 minutes are dropped)")
+	fs.StringVar(&f.replyTo, "reply-to", "", "Pelm-Reply-To; empty uses a private inbox")
+	if verb != "forget" {
+		fs.StringVar(&f.vector, "vector", "", "the vector as a JSON array; empty reads it from stdin")
+	}
+	for _, name := range verbFields[verb] {
+		o := &optional{}
+		flagName := strings.ReplaceAll(name, "_", "-")
+		switch name {
+		case "id", "text":
+			f.strFields[name] = o
+			fs.Var(o, flagName, name+" (string)")
+		default:
+			f.fields[name] = o
+			fs.Var(o, flagName, name+" (JSON value)")
+		}
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	body, err := f.body(verb, stdin)
+	if err != nil {
+		return err
+	}
+
+	nc, err := nats.Connect(f.natsURL, nats.Name("pelm-cli"))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", f.natsURL, err)
+	}
+	defer nc.Close()
+	reply := f.replyTo
+	if reply == "" {
+		reply = nc.NewInbox()
+	}
+	sub, err := nc.SubscribeSync(reply)
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(f.prefix + ".req." + f.memory + "." + verb)
+	msg.Data = body
+	msg.Header.Set("Content-Type", "application/json")
+	msg.Header.Set("Pelm-Reply-To", reply)
+	opts := []jetstream.PublishOpt{}
+	if f.msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(f.msgID))
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	ack, err := js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		return fmt.Errorf("publish request: %w (is 'pelm serve' running?)", err)
+	}
+	if ack.Duplicate {
+		return fmt.Errorf("request dropped: Nats-Msg-Id %q was already published within the duplicate window", f.msgID)
+	}
+	res, err := sub.NextMsgWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("waiting for the result of seq %d: %w", ack.Sequence, err)
+	}
+	return printJSON(stdout, res)
+}
+
+// body builds the JSON request from the flags and, for a missing --vector,
+// stdin: either the vector as a JSON array or a whole request object that
+// flags then override.
+func (f *requestFlags) body(verb string, stdin io.Reader) ([]byte, error) {
+	req := map[string]json.RawMessage{}
+	vector := f.vector
+	if verb != "forget" && vector == "" {
+		in, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, err
+		}
+		in = bytes.TrimSpace(in)
+		switch {
+		case len(in) == 0:
+			return nil, errors.New("no vector: give --vector '[...]' or a JSON array or object on stdin")
+		case in[0] == '{':
+			if err := json.Unmarshal(in, &req); err != nil {
+				return nil, fmt.Errorf("stdin: %w", err)
+			}
+		default:
+			vector = string(in)
+		}
+	}
+	if vector != "" {
+		if !json.Valid([]byte(vector)) {
+			return nil, fmt.Errorf("--vector %q is not JSON", vector)
+		}
+		req["vector"] = json.RawMessage(vector)
+	}
+	for name, o := range f.fields {
+		if o.set {
+			if !json.Valid([]byte(o.raw)) {
+				return nil, fmt.Errorf("--%s %q is not a JSON value", strings.ReplaceAll(name, "_", "-"), o.raw)
+			}
+			req[name] = json.RawMessage(o.raw)
+		}
+	}
+	for name, o := range f.strFields {
+		if o.set {
+			b, _ := json.Marshal(o.raw)
+			req[name] = b
+		}
+	}
+	return json.Marshal(req)
+}
+
+func printJSON(w io.Writer, m *nats.Msg) error {
+	js, err := processor.BodyJSON(m.Data, m.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, js, "", "  "); err != nil {
+		out.Reset()
+		out.Write(js)
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
+	return err
+}
+
+func watch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("watch what? results, stats or dlq")
+	}
+	what := args[0]
+	fs := flag.NewFlagSet("pelm watch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	natsURL := fs.String("nats-url", defaultNATSURL, "NATS server (env NATS_URL)")
+	prefix := fs.String("prefix", processor.DefaultPrefix, "subject prefix")
+	memory := fs.String("memory", "*", "memory name, or * for all")
+	op := fs.String("op", "*", "op, or * for all")
+	count := fs.Int("count", 0, "stop after this many messages; 0 means never")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	var subject string
+	switch what {
+	case "results":
+		subject = *prefix + ".res." + *memory + "." + *op
+	case "stats":
+		subject = *prefix + ".stats"
+	case "dlq":
+		subject = *prefix + ".dlq." + *memory + "." + *op
+	default:
+		return fmt.Errorf("watch %q: want results, stats or dlq", what)
+	}
+	nc, err := nats.Connect(*natsURL, nats.Name("pelm-watch"))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", *natsURL, err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(subject)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "watching %s\n", subject)
+	for n := 0; *count == 0 || n < *count; n++ {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if what == "dlq" {
+			fmt.Fprintf(stdout, "%s %s: %s\n", m.Subject, m.Header.Get("Pelm-Error"), m.Data)
+			continue
+		}
+		if err := printJSON(stdout, m); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", m.Subject, err)
+		}
+	}
+	return nil
+}

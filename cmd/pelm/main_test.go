@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cli runs one verb as a user would and returns its stdout as a JSON map.
+func cli(t *testing.T, stdin string, args ...string) map[string]any {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := run(ctx, args, strings.NewReader(stdin), &out, &errOut); err != nil {
+		t.Fatalf("pelm %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatalf("pelm %s printed %q: %v", strings.Join(args, " "), out.String(), err)
+	}
+	return m
+}
+
+// TestServeAndClientVerbs runs `pelm serve` with its embedded server and
+// drives it with the client verbs, as the README's walk-through does.
+func TestServeAndClientVerbs(t *testing.T) {
+	port := freePort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "--nats-listen", "127.0.0.1:" + strconv.Itoa(port),
+			"--data-dir", t.TempDir(), "--dim", "3", "--log-level", "warn"}, nil, io.Discard, io.Discard)
+	}()
+	u := "--nats-url=" + url
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"store", u, "--memory", "notes", "--vector", "[1,0,0]", "--phase", "0.5",
+			"--id", "alpha", "--meta", `{"title":"first"}`, "--timeout", "2s"}, nil, &out, io.Discard)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve never answered: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := cli(t, "[0.9, 0.1, 0]", "store", u, "--memory", "notes", "--phase", "0.55", "--id", "beta"); r["accepted"] != true || r["id"] != "beta" {
+		t.Errorf("store from stdin: %v", r)
+	}
+	if r := cli(t, `{"vector": [0, 1, 0], "phase": 0.2, "id": "ignored"}`, "store", u, "--memory", "notes", "--phase", "0.95", "--id", "gamma"); r["id"] != "gamma" {
+		t.Errorf("store with a request object on stdin, overridden by flags: %v", r)
+	}
+	r := cli(t, "", "retrieve", u, "--memory", "notes", "--vector", "[1, 0.05, 0]", "--phase", "0.5", "--top-k", "3")
+	matches, _ := r["matches"].([]any)
+	if len(matches) != 2 || matches[0].(map[string]any)["id"] != "alpha" || matches[1].(map[string]any)["id"] != "beta" {
+		t.Fatalf("retrieve: %v", r)
+	}
+	if meta := matches[0].(map[string]any)["meta"].(map[string]any); meta["title"] != "first" {
+		t.Errorf("meta: %v", meta)
+	}
+	if r := cli(t, "", "process", u, "--memory", "notes", "--vector", "[0.8,0.2,0]", "--phase", "0.5", "--text", "we help and support each other"); r["accepted"] != true || r["moral"] != 0.9 {
+		t.Errorf("process: %v", r)
+	}
+	if r := cli(t, "", "forget", u, "--memory", "notes", "--id", "beta"); r["found"] != true {
+		t.Errorf("forget: %v", r)
+	}
+	if r := cli(t, "", "retrieve", u, "--memory", "notes", "--vector", "[1,2,3,4]", "--phase", "0.5"); r["ok"] != false ||
+		r["error"].(map[string]any)["code"] != "bad_dimension" {
+		t.Errorf("retrieve with a wrong dimension: %v", r)
+	}
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve returned %v after its context was cancelled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20s of SIGTERM's equivalent")
+	}
+}
+
+func TestParseFlagsEnvironment(t *testing.T) {
+	t.Setenv("PELM_BATCH_MAX", "512")
+	t.Setenv("PELM_DIM", "8")
+	t.Setenv("NATS_URL", "nats://example:4222")
+	fs, f := serveFlagSet(io.Discard)
+	if err := parseFlags(fs, []string{"--dim", "16"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.batchMax != 512 || f.dim != 16 || f.natsURL != "nats://example:4222" {
+		t.Errorf("batch-max %d (want 512 from env), dim %d (want 16: the flag wins), nats-url %q", f.batchMax, f.dim, f.natsURL)
+	}
+	t.Setenv("PELM_CAPACITY", "lots")
+	fs, _ = serveFlagSet(io.Discard)
+	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "PELM_CAPACITY") {
+		t.Errorf("a bad PELM_CAPACITY gave %v", err)
+	}
+}
+
+func TestServeConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "defaults", args: nil},
+		{name: "zero tolerance and wait are values", args: []string{"--tolerance", "0", "--batch-wait", "0"}},
+		{name: "eviction", args: []string{"--eviction", "lru"}, wantErr: "lru"},
+		{name: "dimension", args: []string{"--dim", "5000"}, wantErr: "dim"},
+		{name: "threshold", args: []string{"--filter-threshold", "0.95"}, wantErr: "threshold"},
+		{name: "reply-allow", args: []string{"--reply-allow", "a..b"}, wantErr: "reply-allow"},
+		{name: "prefix", args: []string{"--prefix", "$SYS"}, wantErr: "prefix"},
+		{name: "top-k", args: []string{"--top-k", "0"}, wantErr: "positive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, f := serveFlagSet(io.Discard)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := f.config(zerolog.Nop())
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.name == "zero tolerance and wait are values" && (cfg.Tolerance >= 0 || cfg.Batch.MaxWait >= 0) {
+					t.Errorf("0 became a default: tolerance %v, wait %v", cfg.Tolerance, cfg.Batch.MaxWait)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), tc.wantErr) {
+				t.Errorf("error %v, want one that mentions %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestUnknownVerb(t *testing.T) {
+	err := run(context.Background(), []string{"frobnicate"}, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "frobnicate") {
+		t.Errorf("got %v", err)
+	}
+	if err := run(context.Background(), []string{"serve", "-h"}, nil, io.Discard, io.Discard); err != flag.ErrHelp {
+		t.Errorf("serve -h: %v", err)
+	}
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/pelm-dev/pelm/batcher"
+	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/processor"
+	"github.com/rs/zerolog"
+)
+
+type serveFlags struct {
+	natsURL, natsListen, dataDir string
+	prefix                       string
+	dim, capacity                int
+	eviction                     string
+	tolerance                    float64
+	topK                         int
+	filterThreshold              float64
+	filterAdaptive               bool
+	batchMax                     int
+	batchWait                    time.Duration
+	statsInterval                time.Duration
+	statsJSON                    bool
+	replyAllow                   string
+	maxMemories                  int
+	logLevel, logFormat          string
+}
+
+func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
+	f := &serveFlags{}
+	fs := flag.NewFlagSet("pelm serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.natsURL, "nats-url", "", "NATS server to use; empty starts an embedded one (env NATS_URL)")
+	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for other programs")
+	fs.StringVar(&f.dataDir, "data-dir", "./pelm-data", "where the embedded NATS server stores its JetStream data")
+	fs.StringVar(&f.prefix, "prefix", processor.DefaultPrefix, "subject prefix")
+	fs.IntVar(&f.dim, "dim", pelm.DefaultDim, "vector dimension of every memory (1 to 4096)")
+	fs.IntVar(&f.capacity, "capacity", pelm.DefaultCapacity, "items per memory (1 to 1000000)")
+	fs.StringVar(&f.eviction, "eviction", "fifo", "which item makes room in a full memory: fifo or confidence")
+	fs.Float64Var(&f.tolerance, "tolerance", processor.DefaultTolerance, "phase tolerance of requests that give none (0 to 1)")
+	fs.IntVar(&f.topK, "top-k", processor.DefaultTopK, "matches of requests that give no top_k (1 to 1000)")
+	fs.Float64Var(&f.filterThreshold, "filter-threshold", filter.DefaultThreshold, "initial moral threshold (0.30 to 0.90)")
+	fs.BoolVar(&f.filterAdaptive, "filter-adaptive", true, "adapt the threshold after every decision")
+	fs.IntVar(&f.batchMax, "batch-max", 256, "most requests in one batch")
+	fs.DurationVar(&f.batchWait, "batch-wait", time.Millisecond, "longest wait for a batch to fill; 0 runs what is ready at once")
+	fs.DurationVar(&f.statsInterval, "stats-interval", processor.DefaultStatsInterval, "how often stats go to <prefix>.stats")
+	fs.BoolVar(&f.statsJSON, "stats-json", false, "publish stats as JSON instead of msgpack")
+	fs.StringVar(&f.replyAllow, "reply-allow", ">", "comma-separated subject patterns a Pelm-Reply-To must match")
+	fs.IntVar(&f.maxMemories, "max-memories", processor.DefaultMaxMemories, "most memories created on demand")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
+	return fs, f
+}
+
+func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
+	ev, err := pelm.ParseEviction(f.eviction)
+	if err != nil {
+		return processor.Config{}, err
+	}
+	cfg := processor.Config{
+		Prefix:        f.prefix,
+		Memory:        pelm.Config{Dim: f.dim, Capacity: f.capacity, Eviction: ev},
+		Filter:        filter.Config{Threshold: f.filterThreshold, Fixed: !f.filterAdaptive},
+		Batch:         batcher.Config{MaxSize: f.batchMax, MaxWait: f.batchWait},
+		Tolerance:     f.tolerance,
+		TopK:          f.topK,
+		StatsInterval: f.statsInterval,
+		StatsJSON:     f.statsJSON,
+		MaxMemories:   f.maxMemories,
+		Logger:        log,
+	}
+	// Flags say what they mean: 0 is a value here, not "the default".
+	if f.tolerance == 0 {
+		cfg.Tolerance = processor.ExactPhase
+	}
+	if f.batchWait == 0 {
+		cfg.Batch.MaxWait = batcher.NoWait
+	}
+	if f.dim < 1 || f.capacity < 1 || f.batchMax < 1 || f.topK < 1 || f.maxMemories < 1 || f.statsInterval <= 0 {
+		return cfg, errors.New("--dim, --capacity, --batch-max, --top-k, --max-memories and --stats-interval must be positive")
+	}
+	for _, p := range strings.Split(f.replyAllow, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.ReplyAllow = append(cfg.ReplyAllow, p)
+		}
+	}
+	if cfg.ReplyAllow == nil {
+		return cfg, errors.New("--reply-allow: no pattern given")
+	}
+	return cfg, cfg.Validate()
+}
+
+func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("--log-level: %w", err)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want json or console", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, f := serveFlagSet(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config(log)
+	if err != nil {
+		return err
+	}
+
+	var ns *server.Server
+	opts := []nats.Option{nats.Name("pelm-processor"), nats.MaxReconnects(-1)}
+	url := f.natsURL
+	if url == "" {
+		ns, err = startEmbedded(f.natsListen, f.dataDir)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			log.Info().Msg("embedded nats server stopped")
+		}()
+		opts = append(opts, nats.InProcessServer(ns))
+		log.Info().Str("listen", ns.ClientURL()).Str("data_dir", f.dataDir).Msg("embedded nats server started")
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	p, err := processor.New(nc, cfg)
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	runErr := p.Run(ctx)
+	drainAndWait(nc, 10*time.Second)
+	return runErr
+}
+
+// drainAndWait drains nc (flushing what is buffered) and waits for it to close.
+func drainAndWait(nc *nats.Conn, timeout time.Duration) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		nc.Close()
+	}
+}
+
+// startEmbedded runs a NATS server with JetStream inside this process.
+func startEmbedded(listen, dataDir string) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %q: bad port", listen)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "pelm-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   dataDir,
+		NoSigs:     true, // pelm handles SIGINT/SIGTERM itself
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats server: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded nats server did not start within 10s (is the port in use?)")
+	}
+	return ns, nil
+}

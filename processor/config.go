@@ -1,0 +1,116 @@
+package processor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pelm-dev/pelm/batcher"
+	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/pelm"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultPrefix        = "pelm"
+	DefaultTolerance     = 0.15
+	DefaultTopK          = 5
+	DefaultStatsInterval = 5 * time.Second
+	DefaultAckWait       = 30 * time.Second
+	DefaultMaxDeliver    = 5
+	DefaultMaxMemories   = 1024
+
+	// Stream and consumer names of PROTOCOL.md.
+	RequestsStream = "PELM_REQUESTS"
+	DLQStream      = "PELM_DLQ"
+	ConsumerName   = "pelm-processor"
+)
+
+// ExactPhase as Config.Tolerance makes the default tolerance 0: a zero
+// Tolerance means DefaultTolerance.
+const ExactPhase = -1.0
+
+// Config configures a Processor. Zero values mean the documented defaults.
+type Config struct {
+	Prefix string        // subject prefix; "" means "pelm"
+	Memory pelm.Config   // dimension, capacity and eviction of every memory
+	Filter filter.Config // initial threshold and adaptivity of every memory's filter
+	Batch  batcher.Config
+
+	Tolerance float64 // for requests without one; 0 means 0.15, ExactPhase means 0
+	TopK      int     // for requests without one; 0 means 5
+
+	StatsInterval time.Duration // 0 means 5s
+	StatsJSON     bool          // publish stats as JSON instead of msgpack
+	ReplyAllow    []string      // patterns a Pelm-Reply-To must match; nil means [">"]
+	MaxMemories   int           // memories created on demand, at most; 0 means 1024
+
+	AckWait    time.Duration // of a created consumer; 0 means 30s
+	MaxDeliver int           // of a created consumer; 0 means 5
+
+	Logger zerolog.Logger // zero value: no logging
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	switch {
+	case c.Tolerance == 0:
+		c.Tolerance = DefaultTolerance
+	case c.Tolerance == ExactPhase:
+		c.Tolerance = 0
+	}
+	if c.TopK == 0 {
+		c.TopK = DefaultTopK
+	}
+	if c.StatsInterval == 0 {
+		c.StatsInterval = DefaultStatsInterval
+	}
+	if c.ReplyAllow == nil {
+		c.ReplyAllow = []string{">"}
+	}
+	if c.MaxMemories == 0 {
+		c.MaxMemories = DefaultMaxMemories
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.Batch.MaxSize == 0 {
+		c.Batch.MaxSize = 256
+	}
+	return c
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	d := c.withDefaults()
+	if !validSubject(d.Prefix, false) || d.Prefix[0] == '$' {
+		return fmt.Errorf("%w: prefix %q is not a valid subject", ErrConfig, d.Prefix)
+	}
+	if err := d.Memory.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := d.Filter.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := d.Batch.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if d.Tolerance < 0 || d.Tolerance > 1 {
+		return fmt.Errorf("%w: tolerance %v is outside [0, 1]", ErrConfig, d.Tolerance)
+	}
+	if d.TopK < 1 || d.TopK > maxTopK {
+		return fmt.Errorf("%w: top-k %d is outside [1, %d]", ErrConfig, d.TopK, maxTopK)
+	}
+	if d.StatsInterval < 0 || d.AckWait < 0 || d.MaxDeliver < -1 || d.MaxMemories < 1 {
+		return fmt.Errorf("%w: stats interval, ack wait, max deliver and max memories must be positive", ErrConfig)
+	}
+	if _, err := newReplyRules(d.Prefix, d.ReplyAllow); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,370 @@
+package processor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// resultEncoder turns outcomes into result bodies. It reuses its buffers;
+// the returned slice is valid until the next call.
+type resultEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+	js  []byte
+}
+
+func newResultEncoder() *resultEncoder {
+	re := &resultEncoder{}
+	re.enc = msgpack.NewEncoder(&re.buf)
+	return re
+}
+
+func (re *resultEncoder) encode(o *outcome) []byte {
+	if o.enc == JSON {
+		re.js = appendJSONOutcome(re.js[:0], o)
+		return re.js
+	}
+	re.buf.Reset()
+	re.msgpackOutcome(o)
+	return re.buf.Bytes()
+}
+
+func (o *outcome) fieldCount() int {
+	n := 6 // op, memory, req_id, seq, ok, latency
+	if o.err != nil {
+		return n + 1 // error
+	}
+	if o.decided {
+		n += 4 // accepted, moral, threshold, id
+		if !o.accepted {
+			n++
+		}
+		if o.hasEvicted {
+			n++
+		}
+	}
+	if o.op == OpForget {
+		n += 2
+	}
+	if o.withMatches {
+		n++
+	}
+	return n
+}
+
+// msgpackOutcome writes o as a msgpack map. Writes to a bytes.Buffer do not
+// fail, so the encoder's errors are not checked.
+func (re *resultEncoder) msgpackOutcome(o *outcome) {
+	e := re.enc
+	_ = e.EncodeMapLen(o.fieldCount())
+	str := func(k, v string) { _ = e.EncodeString(k); _ = e.EncodeString(v) }
+	str("op", o.opName)
+	str("memory", o.memory)
+	str("req_id", o.reqID)
+	_ = e.EncodeString("seq")
+	_ = e.EncodeUint(o.seq)
+	_ = e.EncodeString("ok")
+	_ = e.EncodeBool(o.err == nil)
+	if o.err != nil {
+		_ = e.EncodeString("error")
+		_ = e.EncodeMapLen(2)
+		str("code", string(o.err.Code))
+		str("message", o.err.Message)
+	} else {
+		if o.decided {
+			_ = e.EncodeString("accepted")
+			_ = e.EncodeBool(o.accepted)
+			if !o.accepted {
+				str("reason", o.reason)
+			}
+			_ = e.EncodeString("moral")
+			_ = e.EncodeFloat64(o.moral)
+			_ = e.EncodeString("threshold")
+			_ = e.EncodeFloat64(o.threshold)
+			str("id", o.id)
+			if o.hasEvicted {
+				str("evicted", o.evicted)
+			}
+		}
+		if o.op == OpForget {
+			str("id", o.id)
+			_ = e.EncodeString("found")
+			_ = e.EncodeBool(o.found)
+		}
+		if o.withMatches {
+			_ = e.EncodeString("matches")
+			_ = e.EncodeArrayLen(len(o.matches))
+			for i := range o.matches {
+				m := &o.matches[i]
+				n := 5
+				if m.Vector != nil {
+					n++
+				}
+				_ = e.EncodeMapLen(n)
+				str("id", m.ID)
+				_ = e.EncodeString("score")
+				_ = e.EncodeFloat32(m.Score)
+				_ = e.EncodeString("phase")
+				_ = e.EncodeFloat64(m.Phase)
+				_ = e.EncodeString("confidence")
+				_ = e.EncodeFloat64(m.Confidence)
+				_ = e.EncodeString("meta")
+				re.buf.Write(metaAs(m.Meta, Msgpack))
+				if m.Vector != nil {
+					_ = e.EncodeString("vector")
+					_ = e.EncodeArrayLen(len(m.Vector))
+					for _, x := range m.Vector {
+						_ = e.EncodeFloat32(x)
+					}
+				}
+			}
+		}
+	}
+	_ = e.EncodeString("latency")
+	_ = e.EncodeMapLen(4)
+	for _, kv := range [...]struct {
+		k string
+		v int64
+	}{{"queue_us", o.queueUS}, {"process_us", o.processUS}, {"total_us", o.totalUS}, {"batch", int64(o.batch)}} {
+		_ = e.EncodeString(kv.k)
+		_ = e.EncodeInt(kv.v)
+	}
+}
+
+var (
+	msgpackNil = []byte{0xc0}
+	jsonNull   = []byte("null")
+)
+
+// metaAs returns a stored (tagged) meta value in encoding want, converting
+// between msgpack and JSON when it was stored in the other one.
+func metaAs(tagged []byte, want Encoding) []byte {
+	if len(tagged) == 0 {
+		if want == JSON {
+			return jsonNull
+		}
+		return msgpackNil
+	}
+	raw := tagged[1:]
+	if tagged[0] == metaTag(want) {
+		return raw
+	}
+	if want == JSON {
+		var v any
+		if err := msgpack.Unmarshal(raw, &v); err != nil {
+			return jsonNull
+		}
+		b, err := json.Marshal(jsonable(v))
+		if err != nil {
+			return jsonNull
+		}
+		return b
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return msgpackNil
+	}
+	b, err := msgpack.Marshal(fromJSON(v))
+	if err != nil {
+		return msgpackNil
+	}
+	return b
+}
+
+// jsonable turns msgpack's decoded maps with non-string keys into maps that
+// encoding/json accepts.
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = jsonable(e)
+		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil
+		}
+	}
+	return v
+}
+
+// fromJSON keeps JSON integers as integers when they go to msgpack.
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = fromJSON(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = fromJSON(e)
+		}
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+func appendJSONOutcome(b []byte, o *outcome) []byte {
+	b = append(b, `{"op":`...)
+	b = appendJSONString(b, o.opName)
+	b = append(b, `,"memory":`...)
+	b = appendJSONString(b, o.memory)
+	b = append(b, `,"req_id":`...)
+	b = appendJSONString(b, o.reqID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, o.seq, 10)
+	b = append(b, `,"ok":`...)
+	b = strconv.AppendBool(b, o.err == nil)
+	if o.err != nil {
+		b = append(b, `,"error":{"code":`...)
+		b = appendJSONString(b, string(o.err.Code))
+		b = append(b, `,"message":`...)
+		b = appendJSONString(b, o.err.Message)
+		b = append(b, '}')
+	} else {
+		if o.decided {
+			b = append(b, `,"accepted":`...)
+			b = strconv.AppendBool(b, o.accepted)
+			if !o.accepted {
+				b = append(b, `,"reason":`...)
+				b = appendJSONString(b, o.reason)
+			}
+			b = append(b, `,"moral":`...)
+			b = appendJSONFloat(b, o.moral, 64)
+			b = append(b, `,"threshold":`...)
+			b = appendJSONFloat(b, o.threshold, 64)
+			b = append(b, `,"id":`...)
+			b = appendJSONString(b, o.id)
+			if o.hasEvicted {
+				b = append(b, `,"evicted":`...)
+				b = appendJSONString(b, o.evicted)
+			}
+		}
+		if o.op == OpForget {
+			b = append(b, `,"id":`...)
+			b = appendJSONString(b, o.id)
+			b = append(b, `,"found":`...)
+			b = strconv.AppendBool(b, o.found)
+		}
+		if o.withMatches {
+			b = append(b, `,"matches":[`...)
+			for i := range o.matches {
+				m := &o.matches[i]
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"id":`...)
+				b = appendJSONString(b, m.ID)
+				b = append(b, `,"score":`...)
+				b = appendJSONFloat(b, float64(m.Score), 32)
+				b = append(b, `,"phase":`...)
+				b = appendJSONFloat(b, m.Phase, 64)
+				b = append(b, `,"confidence":`...)
+				b = appendJSONFloat(b, m.Confidence, 64)
+				b = append(b, `,"meta":`...)
+				b = append(b, metaAs(m.Meta, JSON)...)
+				if m.Vector != nil {
+					b = append(b, `,"vector":[`...)
+					for j, x := range m.Vector {
+						if j > 0 {
+							b = append(b, ',')
+						}
+						b = appendJSONFloat(b, float64(x), 32)
+					}
+					b = append(b, ']')
+				}
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+	}
+	b = append(b, `,"latency":{"queue_us":`...)
+	b = strconv.AppendInt(b, o.queueUS, 10)
+	b = append(b, `,"process_us":`...)
+	b = strconv.AppendInt(b, o.processUS, 10)
+	b = append(b, `,"total_us":`...)
+	b = strconv.AppendInt(b, o.totalUS, 10)
+	b = append(b, `,"batch":`...)
+	b = strconv.AppendInt(b, int64(o.batch), 10)
+	return append(b, "}}"...)
+}
+
+func appendJSONFloat(b []byte, f float64, bits int) []byte {
+	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}
+
+// appendJSONString appends s as a JSON string, escaping what JSON requires
+// and replacing invalid UTF-8 with U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c >= 0x20:
+				b = append(b, c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\ufffd"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// BodyJSON renders a result or stats body as JSON, whichever its encoding
+// (contentType as in the Content-Type header; "" means msgpack). It is for
+// tools that show results to people.
+func BodyJSON(body []byte, contentType string) ([]byte, error) {
+	if contentType == JSON.ContentType() {
+		return body, nil
+	}
+	var v any
+	if err := msgpack.Unmarshal(body, &v); err != nil {
+		return nil, fmt.Errorf("processor: body is not msgpack: %w", err)
+	}
+	return json.Marshal(jsonable(v))
+}

@@ -1,0 +1,53 @@
+package processor
+
+import (
+	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/pelm"
+)
+
+// memory is one named memory and its filter, owned by the batch loop.
+type memory struct {
+	name   string
+	mem    *pelm.Memory
+	filter *filter.Filter
+
+	// per batch, reused
+	reqs    []int // indices into the batch's slots, in stream order
+	ops     []pelm.Op
+	results []pelm.Result
+}
+
+// MemoryStats is one memory's state as stats and metrics report it.
+type MemoryStats struct {
+	Size      int     `msgpack:"size" json:"size"`
+	Capacity  int     `msgpack:"capacity" json:"capacity"`
+	Threshold float64 `msgpack:"threshold" json:"threshold"`
+	EMA       float64 `msgpack:"ema" json:"ema"`
+}
+
+func (m *memory) stats() MemoryStats {
+	st := m.filter.State()
+	return MemoryStats{Size: m.mem.Len(), Capacity: m.mem.Capacity(), Threshold: st.Threshold, EMA: st.EMA}
+}
+
+// memoryFor returns the memory called name, creating it on first use.
+func (p *Processor) memoryFor(name string) (*memory, *RequestError) {
+	if m, ok := p.memories[name]; ok {
+		return m, nil
+	}
+	if len(p.memories) >= p.cfg.MaxMemories {
+		return nil, reqErr(CodeBadMemory, "memory %q: the processor already holds its limit of %d memories", name, p.cfg.MaxMemories)
+	}
+	mem, err := pelm.New(p.cfg.Memory)
+	if err != nil {
+		return nil, reqErr(CodeInternal, "memory %q: %v", name, err)
+	}
+	f, err := filter.New(p.cfg.Filter)
+	if err != nil {
+		return nil, reqErr(CodeInternal, "memory %q: %v", name, err)
+	}
+	m := &memory{name: name, mem: mem, filter: f}
+	p.memories[name] = m
+	p.order = append(p.order, m)
+	return m, nil
+}

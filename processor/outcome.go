@@ -1,0 +1,53 @@
+package processor
+
+import "github.com/pelm-dev/pelm/pelm"
+
+// outcome is everything a result message says. One outcome per request is
+// reused across batches.
+type outcome struct {
+	opName string
+	op     Op
+	memory string
+	reqID  string
+	seq    uint64
+	enc    Encoding
+
+	err *RequestError
+
+	decided   bool // store/process ran the filter
+	accepted  bool
+	reason    string
+	moral     float64
+	threshold float64
+
+	id         string // store, process, forget
+	evicted    string
+	hasEvicted bool
+	found      bool
+
+	matches     []pelm.Match
+	withMatches bool // retrieve, process (even when empty)
+
+	queueUS, processUS, totalUS int64
+	batch                       int
+}
+
+func (o *outcome) reset() {
+	m := o.matches[:0]
+	*o = outcome{matches: m}
+}
+
+// Meta values are stored with a one-byte tag that says their encoding, so
+// that a match returns them as sent, converted only when the retrieving
+// request uses the other encoding.
+const (
+	metaTagMsgpack = 'm'
+	metaTagJSON    = 'j'
+)
+
+func metaTag(e Encoding) byte {
+	if e == JSON {
+		return metaTagJSON
+	}
+	return metaTagMsgpack
+}

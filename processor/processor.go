@@ -1,0 +1,205 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/batcher"
+	"github.com/rs/zerolog"
+)
+
+// Processor consumes requests from JetStream and publishes their results.
+// Run owns it: all memory state lives on Run's batch goroutine.
+type Processor struct {
+	cfg Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log zerolog.Logger
+
+	reqPrefix, resPrefix, dlqPrefix string
+	rules                           replyRules
+	defaults                        Defaults
+	dim                             int
+
+	memories map[string]*memory
+	order    []*memory // memories in creation order, for deterministic iteration
+
+	// batch scratch, reused
+	slots  []slot
+	mdec   *msgpackDecoder
+	renc   *resultEncoder
+	pubMsg nats.Msg
+	pubHdr resultHeader
+
+	stats *statsWindow
+}
+
+// New checks cfg and prepares a processor on connection nc. It does not
+// touch the server until Run.
+func New(nc *nats.Conn, cfg Config) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("processor: jetstream: %w", err)
+	}
+	rules, _ := newReplyRules(cfg.Prefix, cfg.ReplyAllow) // checked by Validate
+	dim := cfg.Memory.Dim
+	if dim == 0 {
+		dim = 384
+	}
+	p := &Processor{
+		cfg: cfg, nc: nc, js: js, log: cfg.Logger,
+		reqPrefix: cfg.Prefix + ".req.", resPrefix: cfg.Prefix + ".res.", dlqPrefix: cfg.Prefix + ".dlq.",
+		rules:    rules,
+		defaults: Defaults{Tolerance: cfg.Tolerance, TopK: cfg.TopK},
+		dim:      dim,
+		memories: map[string]*memory{},
+		mdec:     newMsgpackDecoder(),
+		renc:     newResultEncoder(),
+		pubHdr:   newResultHeader(),
+		stats:    newStatsWindow(),
+	}
+	p.pubMsg.Header = p.pubHdr.h
+	return p, nil
+}
+
+// Run creates or binds the streams and the consumer, then processes
+// requests until ctx is done. On cancellation it stops pulling, finishes
+// the messages it already holds, publishes their results, acks them and
+// returns nil. It returns an error only when setup fails.
+func (p *Processor) Run(ctx context.Context) error {
+	cons, err := p.setup(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := batcher.New[jetstream.Msg](p.cfg.Batch)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	batchMax := p.cfg.Batch.MaxSize
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * batchMax))
+	if err != nil {
+		return fmt.Errorf("%w: consume: %w", ErrSetup, err)
+	}
+	p.log.Info().Str("prefix", p.cfg.Prefix).Int("dim", p.dim).Int("batch_max", batchMax).
+		Dur("batch_wait", p.cfg.Batch.MaxWait).Msg("processor started")
+
+	in := make(chan jetstream.Msg, batchMax)
+	var wg sync.WaitGroup
+	wg.Go(func() { p.pull(it, in) })
+	stop := context.AfterFunc(ctx, it.Drain) // stop pulling; Next still returns what is buffered
+	defer stop()
+
+	statsCtx, cancelStats := context.WithCancel(context.Background())
+	wg.Go(func() { p.statsLoop(statsCtx) })
+
+	_ = b.Run(context.Background(), in, p.handleBatch) // returns once pull closes in
+	cancelStats()
+	wg.Wait()
+	if err := p.nc.FlushTimeout(flushTimeout); err != nil {
+		p.log.Warn().Err(err).Msg("final flush")
+	}
+	p.log.Info().Msg("processor stopped")
+	return nil
+}
+
+// pull moves messages from the iterator to the batcher until the iterator
+// is closed.
+func (p *Processor) pull(it jetstream.MessagesContext, in chan<- jetstream.Msg) {
+	defer close(in)
+	for {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return
+		}
+		if err != nil {
+			// Heartbeat loss and similar: the iterator re-issues its pulls.
+			p.log.Warn().Err(err).Msg("pull")
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		in <- msg
+	}
+}
+
+func (p *Processor) statsLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			st := p.stats.snapshot(now)
+			data, err := encodeStats(st, p.cfg.StatsJSON)
+			if err != nil {
+				p.log.Error().Err(err).Msg("encode stats")
+				continue
+			}
+			if err := p.nc.Publish(p.cfg.Prefix+".stats", data); err != nil {
+				p.log.Warn().Err(err).Msg("publish stats")
+			}
+		}
+	}
+}
+
+// Stats returns the figures of the window so far and starts a new one. The
+// stats loop calls it every interval; a caller that wants its own
+// window (a test, the bench tool) may too.
+func (p *Processor) Stats() Stats { return p.stats.snapshot(time.Now()) }
+
+// setup creates the streams and the consumer when they are missing and
+// uses them as they are when they exist.
+func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
+	streams := []jetstream.StreamConfig{
+		{
+			Name: RequestsStream, Subjects: []string{p.reqPrefix + ">"},
+			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+			Duplicates: 2 * time.Minute,
+		},
+		{
+			Name: DLQStream, Subjects: []string{p.dlqPrefix + ">"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			MaxAge: 7 * 24 * time.Hour,
+		},
+	}
+	for _, sc := range streams {
+		if _, err := p.js.Stream(ctx, sc.Name); err == nil {
+			continue
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("%w: stream %s: %w", ErrSetup, sc.Name, err)
+		}
+		if _, err := p.js.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, fmt.Errorf("%w: create stream %s: %w", ErrSetup, sc.Name, err)
+		}
+		p.log.Info().Str("stream", sc.Name).Msg("stream created")
+	}
+	cons, err := p.js.Consumer(ctx, RequestsStream, ConsumerName)
+	if err == nil {
+		return cons, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("%w: consumer %s: %w", ErrSetup, ConsumerName, err)
+	}
+	cons, err = p.js.CreateConsumer(ctx, RequestsStream, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       p.cfg.AckWait,
+		MaxDeliver:    p.cfg.MaxDeliver,
+		MaxAckPending: 4 * p.cfg.Batch.MaxSize,
+		FilterSubject: p.reqPrefix + ">",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: create consumer %s: %w", ErrSetup, ConsumerName, err)
+	}
+	p.log.Info().Str("consumer", ConsumerName).Msg("consumer created")
+	return cons, nil
+}

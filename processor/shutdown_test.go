@@ -1,0 +1,99 @@
+package processor_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/processor"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// TestShutdownLosesNothing stops the processor in the middle of a load and
+// checks that every request either got its result or is still in the
+// stream, never both and never neither; a second processor then answers
+// the rest, with no request answered twice.
+func TestShutdownLosesNothing(t *testing.T) {
+	const n = 3000
+	srv := startServer(t)
+	cfg := processor.Config{AckWait: time.Second}
+	e := startEnvOn(t, srv, cfg)
+
+	results := make(chan *nats.Msg, n+1)
+	sub, err := e.nc.ChanSubscribe("pelm.res.>", results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	body := mp(t, map[string]any{"vector": []float64{1, 2, 3, 4}, "phase": 0.5, "moral": 0.95})
+	for i := 0; i < n; i++ {
+		if _, err := e.js.PublishAsync("pelm.req.m.store", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishes not acknowledged")
+	}
+	eventually(t, "some results arrived", func() bool { return len(results) >= 200 })
+	e.stop()
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	answered := map[uint64]int{}
+	collect := func(quiet time.Duration) {
+		for {
+			select {
+			case m := <-results:
+				var r struct {
+					Seq uint64 `msgpack:"seq"`
+					OK  bool   `msgpack:"ok"`
+				}
+				if err := msgpack.Unmarshal(m.Data, &r); err != nil || !r.OK {
+					t.Fatalf("bad result %v: %v", r, err)
+				}
+				answered[r.Seq]++
+			case <-time.After(quiet):
+				return
+			}
+		}
+	}
+	collect(200 * time.Millisecond)
+	first := len(answered)
+	if first == n {
+		t.Fatal("the processor answered everything before it was stopped: the test proved nothing")
+	}
+	st, err := e.js.Stream(context.Background(), processor.RequestsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		_, err := st.GetMsg(context.Background(), seq)
+		inStream := err == nil
+		if err != nil && err != jetstream.ErrMsgNotFound {
+			t.Fatal(err)
+		}
+		if answered[seq] > 0 == inStream {
+			t.Fatalf("seq %d: answered %d times, still in the stream %v", seq, answered[seq], inStream)
+		}
+	}
+
+	startEnvOn(t, srv, cfg)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(answered) < n && time.Now().Before(deadline) {
+		collect(100 * time.Millisecond)
+	}
+	if len(answered) != n {
+		t.Fatalf("%d of %d requests answered after the restart", len(answered), n)
+	}
+	for seq, c := range answered {
+		if c != 1 {
+			t.Errorf("seq %d answered %d times", seq, c)
+		}
+	}
+	t.Logf("first processor answered %d, the second %d", first, n-first)
+}

@@ -1,0 +1,188 @@
+package processor
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Stats is the message published to <prefix>.stats every interval. The
+// latency percentiles are over the window, from HDR histograms with three
+// significant digits.
+type Stats struct {
+	WindowS        float64                `msgpack:"window_s" json:"window_s"`
+	Requests       uint64                 `msgpack:"requests" json:"requests"`
+	Errors         uint64                 `msgpack:"errors" json:"errors"`
+	Rejections     uint64                 `msgpack:"rejections" json:"rejections"`
+	Results        uint64                 `msgpack:"results" json:"results"`
+	RequestsPerS   float64                `msgpack:"requests_per_s" json:"requests_per_s"`
+	ErrorsPerS     float64                `msgpack:"errors_per_s" json:"errors_per_s"`
+	RejectionsPerS float64                `msgpack:"rejections_per_s" json:"rejections_per_s"`
+	ResultsPerS    float64                `msgpack:"results_per_s" json:"results_per_s"`
+	ErrorRate      float64                `msgpack:"error_rate" json:"error_rate"`
+	TotalUS        Percentiles            `msgpack:"total_us" json:"total_us"`
+	ProcessUS      Percentiles            `msgpack:"process_us" json:"process_us"`
+	Batch          BatchSizes             `msgpack:"batch" json:"batch"`
+	Memories       map[string]MemoryStats `msgpack:"memories" json:"memories"`
+	RSSBytes       uint64                 `msgpack:"rss_bytes" json:"rss_bytes"`
+}
+
+// Percentiles of a latency in microseconds.
+type Percentiles struct {
+	P50 int64 `msgpack:"p50" json:"p50"`
+	P95 int64 `msgpack:"p95" json:"p95"`
+	P99 int64 `msgpack:"p99" json:"p99"`
+	Max int64 `msgpack:"max" json:"max"`
+}
+
+// BatchSizes summarises the batches of a window.
+type BatchSizes struct {
+	Count int64   `msgpack:"count" json:"count"`
+	Mean  float64 `msgpack:"mean" json:"mean"`
+	Max   int     `msgpack:"max" json:"max"`
+}
+
+// batchStats counts one batch's outcomes before they are folded into the
+// window under its lock, once per batch.
+type batchStats struct {
+	requests, errors, rejections uint64
+}
+
+func (b *batchStats) add(o *outcome) {
+	b.requests++
+	switch {
+	case o.err != nil:
+		b.errors++
+	case o.decided && !o.accepted:
+		b.rejections++
+	}
+}
+
+const maxTrackedUS = 10 * 60 * 1_000_000 // latencies above ten minutes are recorded as ten minutes
+
+// statsWindow accumulates between publications. The batch loop writes it
+// once per batch; the stats loop reads and resets it.
+type statsWindow struct {
+	mu                  sync.Mutex
+	since               time.Time
+	total, process      *hdrhistogram.Histogram
+	counts              batchStats
+	batches, batchItems int64
+	batchMax            int
+	memories            map[string]MemoryStats
+}
+
+func newStatsWindow() *statsWindow {
+	return &statsWindow{
+		since:    time.Now(),
+		total:    hdrhistogram.New(1, maxTrackedUS, 3),
+		process:  hdrhistogram.New(1, maxTrackedUS, 3),
+		memories: map[string]MemoryStats{},
+	}
+}
+
+func clampUS(v int64) int64 { return min(max(v, 1), maxTrackedUS) }
+
+func (w *statsWindow) record(b *batchStats, slots []slot, mems []*memory) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range slots {
+		o := &slots[i].out
+		_ = w.total.RecordValue(clampUS(o.totalUS))
+		_ = w.process.RecordValue(clampUS(o.processUS))
+	}
+	w.counts.requests += b.requests
+	w.counts.errors += b.errors
+	w.counts.rejections += b.rejections
+	w.batches++
+	w.batchItems += int64(len(slots))
+	w.batchMax = max(w.batchMax, len(slots))
+	for _, m := range mems {
+		if len(m.reqs) > 0 {
+			w.memories[m.name] = m.stats()
+		}
+	}
+}
+
+// snapshot returns the window's figures and starts a new window.
+func (w *statsWindow) snapshot(now time.Time) Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sec := now.Sub(w.since).Seconds()
+	if sec <= 0 {
+		sec = 1e-9
+	}
+	c := w.counts
+	st := Stats{
+		WindowS:        sec,
+		Requests:       c.requests,
+		Errors:         c.errors,
+		Rejections:     c.rejections,
+		Results:        c.requests, // every request gets exactly one result per delivery
+		RequestsPerS:   float64(c.requests) / sec,
+		ErrorsPerS:     float64(c.errors) / sec,
+		RejectionsPerS: float64(c.rejections) / sec,
+		ResultsPerS:    float64(c.requests) / sec,
+		TotalUS:        percentiles(w.total),
+		ProcessUS:      percentiles(w.process),
+		Batch:          BatchSizes{Count: w.batches, Max: w.batchMax},
+		Memories:       make(map[string]MemoryStats, len(w.memories)),
+		RSSBytes:       residentBytes(),
+	}
+	if c.requests > 0 {
+		st.ErrorRate = float64(c.errors) / float64(c.requests)
+	}
+	if w.batches > 0 {
+		st.Batch.Mean = float64(w.batchItems) / float64(w.batches)
+	}
+	for k, v := range w.memories {
+		st.Memories[k] = v
+	}
+	w.since = now
+	w.total.Reset()
+	w.process.Reset()
+	w.counts = batchStats{}
+	w.batches, w.batchItems, w.batchMax = 0, 0, 0
+	return st
+}
+
+func percentiles(h *hdrhistogram.Histogram) Percentiles {
+	if h.TotalCount() == 0 {
+		return Percentiles{}
+	}
+	return Percentiles{P50: h.ValueAtQuantile(50), P95: h.ValueAtQuantile(95), P99: h.ValueAtQuantile(99), Max: h.Max()}
+}
+
+// residentBytes is the process's resident set size from /proc, or the Go
+// runtime's total mapped memory where /proc is not there.
+func residentBytes() uint64 {
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		f := bytes.Fields(b)
+		if len(f) > 1 {
+			if pages, err := strconv.ParseUint(string(f[1]), 10, 64); err == nil {
+				return pages * uint64(os.Getpagesize())
+			}
+		}
+	}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		return s[0].Value.Uint64()
+	}
+	return 0
+}
+
+// encodeStats renders st for publication.
+func encodeStats(st Stats, asJSON bool) ([]byte, error) {
+	if asJSON {
+		return json.Marshal(st)
+	}
+	return msgpack.Marshal(st)
+}
