@@ -7,18 +7,34 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
+	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// BenchmarkEndToEndStore publishes b.N store requests of 384 float32 as one
-// burst through a real JetStream and waits for every result. It reports
-// results/s and the p50/p99 of the results' latency.total_us. Run it as
+// BenchmarkEndToEndStore publishes b.N store requests of 384 float32
+// through a real JetStream, either as one burst or paced at a fixed rate,
+// and waits for every result. It reports results/s and the p50/p99 of the
+// results' latency.total_us (stream time to result: in a burst that is
+// mostly the queue the burst builds). Run it as
 // `go test -run '^$' -bench EndToEndStore -benchtime 100000x ./processor/`.
 func BenchmarkEndToEndStore(b *testing.B) {
+	for _, wait := range []time.Duration{time.Millisecond, batcher.NoWait} {
+		name := "wait=1ms"
+		if wait == batcher.NoWait {
+			name = "wait=0"
+		}
+		b.Run(name+"/burst", func(b *testing.B) { benchStore(b, wait, 0) })
+		b.Run(name+"/rate=5000", func(b *testing.B) { benchStore(b, wait, 5000) })
+		b.Run(name+"/rate=20000", func(b *testing.B) { benchStore(b, wait, 20000) })
+	}
+}
+
+// benchStore publishes b.N stores, at rate per second or all at once (0).
+func benchStore(b *testing.B, wait time.Duration, rate int) {
 	const dim = 384
-	e := startEnvOn(b, startServer(b), processor.Config{Memory: pelm.Config{Dim: dim}})
+	e := startEnvOn(b, startServer(b), processor.Config{Memory: pelm.Config{Dim: dim}, Batch: batcher.Config{MaxWait: wait}})
 	results := make(chan *nats.Msg, 1<<16)
 	sub, err := e.nc.ChanSubscribe("pelm.res.>", results)
 	if err != nil {
@@ -61,6 +77,9 @@ func BenchmarkEndToEndStore(b *testing.B) {
 		}
 	}()
 	for i := 0; i < b.N; i++ {
+		if rate > 0 && i%(rate/1000) == 0 { // pace in 1 ms steps
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		}
 		if _, err := e.js.PublishAsync("pelm.req.m.store", bodies[i%len(bodies)]); err != nil {
 			b.Fatal(err)
 		}
