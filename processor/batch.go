@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -165,7 +166,16 @@ func (p *Processor) execute(m *memory) {
 		m.results = append(m.results[:cap(m.results)], make([]pelm.Result, len(m.ops)-cap(m.results))...)
 	}
 	m.results = m.results[:len(m.ops)]
-	m.mem.Apply(m.ops, m.results)
+	if err := m.apply(); err != nil {
+		// Validation should make this unreachable; if it is reached, the
+		// memory is unchanged (pelm checks before it changes anything) and
+		// the requests go to the DLQ instead of taking the service down.
+		p.log.Error().Err(err).Str("memory", m.name).Msg("memory refused a batch")
+		for _, i := range m.reqs {
+			p.slots[i].fail(reqErr(CodeInternal, "memory %q: %v", m.name, err))
+		}
+		return
+	}
 	for _, i := range m.reqs {
 		s := &p.slots[i]
 		o := &s.out
@@ -180,6 +190,18 @@ func (p *Processor) execute(m *memory) {
 			o.found = m.results[s.forgetOp].Found
 		}
 	}
+}
+
+// apply runs the planned ops, turning a panic (a broken precondition) into
+// an error.
+func (m *memory) apply() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	m.mem.Apply(m.ops, m.results)
+	return nil
 }
 
 // handleBatch runs one batch: decode, filter and execute per memory in
@@ -213,6 +235,7 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 // server has them, then acks (or terminates) each request.
 func (p *Processor) publish(start time.Time) {
 	var dlq []jetstream.PubAckFuture
+	published := uint64(0)
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
@@ -230,6 +253,8 @@ func (p *Processor) publish(start time.Time) {
 		p.pubMsg.Subject, p.pubMsg.Data = subject, p.renc.encode(o)
 		if err := p.nc.PublishMsg(&p.pubMsg); err != nil {
 			p.log.Warn().Err(err).Str("subject", subject).Msg("publish result")
+		} else {
+			published++
 		}
 		if o.err != nil {
 			f, err := p.js.PublishMsgAsync(p.deadLetter(s))
@@ -243,7 +268,7 @@ func (p *Processor) publish(start time.Time) {
 	if flushErr != nil {
 		p.log.Warn().Err(flushErr).Int("batch", len(p.slots)).Msg("flush results")
 	}
-	var st batchStats
+	st := batchStats{results: published}
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
@@ -266,6 +291,8 @@ func (p *Processor) publish(start time.Time) {
 		}
 	}
 	p.stats.record(&st, p.slots, p.order)
+	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).
+		Dur("took", time.Since(start)).Msg("batch")
 }
 
 const flushTimeout = 5 * time.Second

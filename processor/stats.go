@@ -52,7 +52,7 @@ type BatchSizes struct {
 // batchStats counts one batch's outcomes before they are folded into the
 // window under its lock, once per batch.
 type batchStats struct {
-	requests, errors, rejections uint64
+	requests, errors, rejections, results uint64
 }
 
 func (b *batchStats) add(o *outcome) {
@@ -101,6 +101,7 @@ func (w *statsWindow) record(b *batchStats, slots []slot, mems []*memory) {
 	w.counts.requests += b.requests
 	w.counts.errors += b.errors
 	w.counts.rejections += b.rejections
+	w.counts.results += b.results
 	w.batches++
 	w.batchItems += int64(len(slots))
 	w.batchMax = max(w.batchMax, len(slots))
@@ -125,11 +126,11 @@ func (w *statsWindow) snapshot(now time.Time) Stats {
 		Requests:       c.requests,
 		Errors:         c.errors,
 		Rejections:     c.rejections,
-		Results:        c.requests, // every request gets exactly one result per delivery
+		Results:        c.results,
 		RequestsPerS:   float64(c.requests) / sec,
 		ErrorsPerS:     float64(c.errors) / sec,
 		RejectionsPerS: float64(c.rejections) / sec,
-		ResultsPerS:    float64(c.requests) / sec,
+		ResultsPerS:    float64(c.results) / sec,
 		TotalUS:        percentiles(w.total),
 		ProcessUS:      percentiles(w.process),
 		Batch:          BatchSizes{Count: w.batches, Max: w.batchMax},

@@ -33,6 +33,7 @@ func TestStatsPublished(t *testing.T) {
 		sum.Requests += st.Requests
 		sum.Errors += st.Errors
 		sum.Rejections += st.Rejections
+		sum.Results += st.Results
 		if st.Requests > 0 {
 			last = st
 			if st.TotalUS.P50 <= 0 || st.TotalUS.Max < st.TotalUS.P99 || st.ProcessUS.P50 <= 0 || st.Batch.Mean < 1 {
@@ -43,8 +44,8 @@ func TestStatsPublished(t *testing.T) {
 			t.Errorf("window %v s, rss %d", st.WindowS, st.RSSBytes)
 		}
 	}
-	if sum.Requests != 12 || sum.Errors != 1 || sum.Rejections != 1 {
-		t.Fatalf("stats counted %d requests, %d errors, %d rejections; want 12, 1, 1", sum.Requests, sum.Errors, sum.Rejections)
+	if sum.Requests != 12 || sum.Results != 12 || sum.Errors != 1 || sum.Rejections != 1 {
+		t.Fatalf("stats counted %d requests, %d results, %d errors, %d rejections; want 12, 12, 1, 1", sum.Requests, sum.Results, sum.Errors, sum.Rejections)
 	}
 	m, ok := last.Memories["m"]
 	if !ok || m.Size != 10 || m.Capacity != 20000 || m.Threshold < 0.3 || m.Threshold > 0.9 {
