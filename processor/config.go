@@ -49,6 +49,11 @@ type Config struct {
 	MaxDeliver int           // of a created consumer; 0 means 5
 
 	Logger zerolog.Logger // zero value: no logging
+
+	// Hook, when set, is called at the points of the batch loop named by
+	// the Hook* constants. It is for fault tests (crash or stall at a
+	// chosen point); production leaves it nil.
+	Hook func(point string)
 }
 
 func (c Config) withDefaults() Config {

@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"fmt"
+
 	"github.com/pelm-dev/pelm/filter"
 	"github.com/pelm-dev/pelm/pelm"
 )
@@ -15,6 +17,11 @@ type memory struct {
 	reqs    []int // indices into the batch's slots, in stream order
 	ops     []pelm.Op
 	results []pelm.Result
+
+	// per commit chunk (persist)
+	inChunk, chunkDecided bool
+	chunkFilter           filter.State
+	chunkSeq              uint64
 }
 
 // MemoryStats is one memory's state as stats and metrics report it.
@@ -38,13 +45,22 @@ func (p *Processor) memoryFor(name string) (*memory, *RequestError) {
 	if len(p.memories) >= p.cfg.MaxMemories {
 		return nil, reqErr(CodeBadMemory, "memory %q: the processor already holds its limit of %d memories", name, p.cfg.MaxMemories)
 	}
+	m, err := p.newMemory(name)
+	if err != nil {
+		return nil, reqErr(CodeInternal, "%v", err)
+	}
+	return m, nil
+}
+
+// newMemory creates an empty memory called name.
+func (p *Processor) newMemory(name string) (*memory, error) {
 	mem, err := pelm.New(p.cfg.Memory)
 	if err != nil {
-		return nil, reqErr(CodeInternal, "memory %q: %v", name, err)
+		return nil, fmt.Errorf("memory %q: %w", name, err)
 	}
 	f, err := filter.New(p.cfg.Filter)
 	if err != nil {
-		return nil, reqErr(CodeInternal, "memory %q: %v", name, err)
+		return nil, fmt.Errorf("memory %q: %w", name, err)
 	}
 	m := &memory{name: name, mem: mem, filter: f}
 	p.memories[name] = m

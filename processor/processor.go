@@ -29,6 +29,18 @@ type Processor struct {
 	memories map[string]*memory
 	order    []*memory // memories in creation order, for deterministic iteration
 
+	// durability (persist.go, restore.go)
+	subj          stateSubjects
+	committer     committer
+	stale         bool                  // a commit failed: rebuild the memories before the next batch
+	done          map[uint64]*doneEntry // results of effectful requests not yet confirmed acked
+	acked         []uint64              // done records acked in the last batch, awaiting confirmation
+	pendingDelete []uint64              // done records confirmed acked, removed with the next commit
+	touched       []*memory
+	vecBuf        []byte
+	seen          map[uint64]int // stream sequences of the current batch
+	restored      RestoreInfo
+
 	// batch scratch, reused
 	slots  []slot
 	mdec   *msgpackDecoder
@@ -66,13 +78,17 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		renc:     newResultEncoder(),
 		pubHdr:   newResultHeader(),
 		stats:    newStatsWindow(),
+		subj:     stateSubjects{base: cfg.Prefix + ".state."},
+		done:     map[uint64]*doneEntry{},
+		seen:     map[uint64]int{},
 	}
+	p.committer = committer{nc: nc, subj: p.subj}
 	p.pubMsg.Header = p.pubHdr.h
 	return p, nil
 }
 
-// Run creates or binds the streams and the consumer, then processes
-// requests until ctx is done. On cancellation it stops pulling, finishes
+// Run creates or binds the streams and the consumer, rebuilds every memory
+// from the state stream, then processes requests until ctx is done. On cancellation it stops pulling, finishes
 // the messages it already holds, publishes their results, acks them and
 // returns nil. It returns an error only when setup fails.
 func (p *Processor) Run(ctx context.Context) error {
@@ -80,6 +96,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := p.restore(); err != nil {
+		return err
+	}
+	adv, err := p.watchMaxDeliveries(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	defer func() { _ = adv.Unsubscribe() }()
 	b, err := batcher.New[jetstream.Msg](p.cfg.Batch)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -106,6 +130,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	wg.Wait()
 	if err := p.nc.FlushTimeout(flushTimeout); err != nil {
 		p.log.Warn().Err(err).Msg("final flush")
+	} else {
+		// The last batch's acks are confirmed: remove their done records now
+		// rather than at the next start.
+		p.confirmAcks()
+		p.slots = p.slots[:0]
+		if err := p.persist(); err != nil {
+			p.log.Warn().Err(err).Msg("remove confirmed done records")
+		}
 	}
 	p.log.Info().Msg("processor stopped")
 	return nil
@@ -160,6 +192,7 @@ func (p *Processor) Stats() Stats { return p.stats.snapshot(time.Now()) }
 // uses them as they are when they exist.
 func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
 	streams := []jetstream.StreamConfig{
+		stateStreamConfig(p.cfg.Prefix),
 		{
 			Name: RequestsStream, Subjects: []string{p.reqPrefix + ">"},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,

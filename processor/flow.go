@@ -1,0 +1,121 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// keepAlive tells JetStream that a batch is still being worked on, every
+// third of AckWait, until the returned function is called, so that a batch
+// slower than AckWait is not redelivered under our feet.
+func (p *Processor) keepAlive(batch []jetstream.Msg) (stop func()) {
+	every := p.cfg.AckWait / 3
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		for _, m := range batch {
+			_ = m.InProgress()
+		}
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+// backoff is the redelivery delay after the n-th failed delivery:
+// 0.5 s doubling up to 30 s.
+func backoff(delivered uint64) time.Duration {
+	d := 500 * time.Millisecond
+	for i := uint64(1); i < delivered && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
+}
+
+func (p *Processor) nak(s *slot) { _ = s.msg.NakWithDelay(backoff(s.delivered)) }
+
+func (p *Processor) nakAll(batch []jetstream.Msg) {
+	for _, m := range batch {
+		delivered := uint64(1)
+		if md, err := m.Metadata(); err == nil {
+			delivered = md.NumDelivered
+		}
+		_ = m.NakWithDelay(backoff(delivered))
+	}
+}
+
+// maxDeliveries is the advisory JetStream publishes when a request has
+// been delivered MaxDeliver times without an ack.
+type maxDeliveries struct {
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// watchMaxDeliveries moves every request that JetStream gives up on (a
+// transient failure that never ended, or a request that crashes the
+// processor) to the DLQ with its reason, and out of the requests stream.
+func (p *Processor) watchMaxDeliveries(ctx context.Context) (*nats.Subscription, error) {
+	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + RequestsStream + "." + ConsumerName
+	return p.nc.Subscribe(subject, func(m *nats.Msg) {
+		var adv maxDeliveries
+		if err := json.Unmarshal(m.Data, &adv); err != nil {
+			p.log.Warn().Err(err).Msg("max deliveries advisory")
+			return
+		}
+		if err := p.deadLetterGivenUp(ctx, adv); err != nil {
+			p.log.Error().Err(err).Uint64("seq", adv.StreamSeq).Msg("move an undeliverable request to the DLQ")
+		}
+	})
+}
+
+func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) error {
+	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	st, err := p.js.Stream(ctx, RequestsStream)
+	if err != nil {
+		return err
+	}
+	raw, err := st.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // acknowledged after all
+	}
+	if err != nil {
+		return err
+	}
+	rt := parseSubject(raw.Subject, p.reqPrefix)
+	e := reqErr(CodeInternal, "not processed after %d deliveries", adv.Deliveries)
+	dl := p.deadLetterOf(raw.Header, raw.Data, adv.StreamSeq, rt.memory, rt.opName, e.Error())
+	if _, err := p.js.PublishMsg(ctx, dl); err != nil {
+		return err
+	}
+	// The request still gets its (error) result.
+	o := &outcome{opName: rt.opName, op: rt.op, memory: rt.memory, reqID: raw.Header.Get(hdrMsgID), seq: adv.StreamSeq, err: e}
+	o.enc, _ = encodingOf(raw.Header.Get(hdrContentType))
+	subject := p.resPrefix + o.memory + "." + o.opName
+	if to := raw.Header.Get(hdrReplyTo); to != "" && p.rules.check(to) == nil {
+		subject = to
+	}
+	rh := newResultHeader()
+	rh.set(o.reqID, o.seq, o.enc)
+	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Header: rh.h, Data: newResultEncoder().encode(o)}); err != nil {
+		return err
+	}
+	p.log.Warn().Uint64("seq", adv.StreamSeq).Uint64("deliveries", adv.Deliveries).Msg("request moved to the DLQ")
+	return st.DeleteMsg(ctx, adv.StreamSeq)
+}

@@ -1,0 +1,202 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+)
+
+// committer streams state messages into JetStream atomic batches: nothing
+// of a batch is stored unless all of it is.
+type committer struct {
+	nc   *nats.Conn
+	subj stateSubjects
+	id   string
+	n    int
+}
+
+func (c *committer) begin() { c.id, c.n = nuid.Next(), 0 }
+
+// add publishes one message of the open atomic batch. nats.go copies it
+// into its buffer, so data may be reused at once.
+func (c *committer) add(subject string, extra nats.Header, data []byte) error {
+	c.n++
+	h := make(nats.Header, len(extra)+2)
+	for k, v := range extra {
+		h[k] = v
+	}
+	h[hdrBatchID] = []string{c.id}
+	h[hdrBatchSeq] = []string{strconv.Itoa(c.n)}
+	return c.nc.PublishMsg(&nats.Msg{Subject: subject, Header: h, Data: data})
+}
+
+var tombstoneHeader = nats.Header{hdrOp: {opDelete}, hdrTTL: {tombstoneTTL}}
+
+func (c *committer) tombstone(subject string) error { return c.add(subject, tombstoneHeader, nil) }
+
+type commitRecord struct {
+	Seq uint64    `msgpack:"seq"` // the last request whose effects the batch holds
+	At  time.Time `msgpack:"at"`
+}
+
+// commit closes the atomic batch and waits until the stream has stored it.
+func (c *committer) commit(ctx context.Context, lastSeq uint64) error {
+	c.n++
+	h := nats.Header{hdrBatchID: {c.id}, hdrBatchSeq: {strconv.Itoa(c.n)}, hdrCommit: {"1"}}
+	data := encodeRecord(commitRecord{Seq: lastSeq, At: time.Now().UTC()})
+	resp, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: c.subj.commit(), Header: h, Data: data})
+	if err != nil {
+		return fmt.Errorf("processor: commit state: %w", err)
+	}
+	var ack struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return fmt.Errorf("processor: commit state: bad reply %q: %w", resp.Data, err)
+	}
+	if ack.Error != nil {
+		return fmt.Errorf("processor: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
+	}
+	if ack.Count != c.n {
+		return fmt.Errorf("processor: commit state: stored %d of %d messages", ack.Count, c.n)
+	}
+	return nil
+}
+
+// persist makes the batch's effects durable before any of its requests is
+// acknowledged: for every effectful request, in stream order, its item
+// changes and its result (the done record); for every memory, its filter
+// state; and the removal of done records whose acks are confirmed.
+func (p *Processor) persist() error {
+	if !p.needsCommit() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	c := &p.committer
+	c.begin()
+	for _, seq := range p.pendingDelete {
+		if d := p.done[seq]; d != nil {
+			if err := c.tombstone(p.subj.done(d.memory, seq)); err != nil {
+				return err
+			}
+		}
+	}
+	touched := p.touched[:0]
+	var lastSeq uint64
+	for i := range p.slots {
+		s := &p.slots[i]
+		if !s.effectful() {
+			continue
+		}
+		// At most three messages for the request, one filter record per
+		// memory of the chunk and the commit marker must still fit.
+		if c.n+3+len(touched)+1+1 > maxAtomicBatch {
+			if err := p.commitChunk(ctx, touched, lastSeq); err != nil {
+				return err
+			}
+			touched = touched[:0]
+			c.begin()
+		}
+		if err := p.writeEffects(c, s); err != nil {
+			return err
+		}
+		m := s.mem
+		if !m.inChunk {
+			m.inChunk = true
+			touched = append(touched, m)
+		}
+		if s.out.decided {
+			m.chunkFilter, m.chunkDecided, m.chunkSeq = s.filterAfter, true, s.out.seq
+		}
+		lastSeq = s.out.seq
+	}
+	if err := p.commitChunk(ctx, touched, lastSeq); err != nil {
+		return err
+	}
+	p.touched = touched[:0]
+	for i := range p.slots {
+		s := &p.slots[i]
+		if s.effectful() {
+			o := &s.out
+			p.done[o.seq] = &doneEntry{memory: o.memory, subject: s.subject, enc: o.enc, reqID: o.reqID, body: append([]byte(nil), s.body...)}
+		}
+	}
+	for _, seq := range p.pendingDelete {
+		delete(p.done, seq)
+	}
+	p.pendingDelete = p.pendingDelete[:0]
+	return nil
+}
+
+func (p *Processor) needsCommit() bool {
+	if len(p.pendingDelete) > 0 {
+		return true
+	}
+	for i := range p.slots {
+		if p.slots[i].effectful() {
+			return true
+		}
+	}
+	return false
+}
+
+// commitChunk writes the filter state of the chunk's memories and commits.
+func (p *Processor) commitChunk(ctx context.Context, touched []*memory, lastSeq uint64) error {
+	c := &p.committer
+	for _, m := range touched {
+		if m.chunkDecided {
+			rec := filterRecord{Threshold: m.chunkFilter.Threshold, EMA: m.chunkFilter.EMA, Seq: m.chunkSeq}
+			if err := c.add(p.subj.filter(m.name), nil, encodeRecord(rec)); err != nil {
+				return err
+			}
+		}
+		m.inChunk, m.chunkDecided = false, false
+	}
+	return c.commit(ctx, lastSeq)
+}
+
+// writeEffects writes one request's item changes and its done record.
+func (p *Processor) writeEffects(c *committer, s *slot) error {
+	m, o := s.mem, &s.out
+	if s.storeOp >= 0 {
+		rec := itemRecord{ID: o.id, Vector: appendVector(p.vecBuf[:0], s.req.Vector), Phase: s.req.Phase,
+			Confidence: s.req.Confidence, Meta: s.meta, Seq: o.seq}
+		p.vecBuf = rec.Vector
+		if err := c.add(p.subj.item(m.name, o.id), nil, encodeRecord(rec)); err != nil {
+			return err
+		}
+		if res := &m.results[s.storeOp]; res.HasEvicted {
+			if err := c.tombstone(p.subj.item(m.name, res.Evicted)); err != nil {
+				return err
+			}
+		}
+	}
+	if s.forgetOp >= 0 && m.results[s.forgetOp].Found {
+		if err := c.tombstone(p.subj.item(m.name, o.id)); err != nil {
+			return err
+		}
+	}
+	h := nats.Header{hdrSubject: {s.subject}, hdrContentType: {o.enc.ContentType()}}
+	if o.reqID != "" {
+		h[hdrRequestID] = []string{o.reqID}
+	}
+	return c.add(p.subj.done(m.name, o.seq), h, s.body)
+}
+
+// confirmAcks marks the done records of the requests acked in the previous
+// batch for removal with the next commit.
+func (p *Processor) confirmAcks() {
+	p.pendingDelete = append(p.pendingDelete, p.acked...)
+	p.acked = p.acked[:0]
+}

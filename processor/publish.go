@@ -1,0 +1,147 @@
+package processor
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Header names of PROTOCOL.md.
+const (
+	hdrMsgID       = "Nats-Msg-Id"
+	hdrReplyTo     = "Pelm-Reply-To"
+	hdrContentType = "Content-Type"
+	hdrRequestID   = "Pelm-Request-Id"
+	hdrSeq         = "Pelm-Seq"
+	hdrError       = "Pelm-Error"
+)
+
+const flushTimeout = 5 * time.Second
+
+// publishAndAck sends every result and dead letter of the batch, waits
+// until the server has them, then acks (or terminates) each request.
+func (p *Processor) publishAndAck() {
+	var dlq []jetstream.PubAckFuture
+	published := uint64(0)
+	for i := range p.slots {
+		s := &p.slots[i]
+		o := &s.out
+		p.pubHdr.set(o.reqID, o.seq, o.enc)
+		if s.replay != nil {
+			p.pubHdr.set(s.replay.reqID, o.seq, s.replay.enc)
+		}
+		p.pubMsg.Subject, p.pubMsg.Data = s.subject, s.body
+		if err := p.nc.PublishMsg(&p.pubMsg); err != nil {
+			p.log.Warn().Err(err).Str("subject", s.subject).Msg("publish result")
+		} else {
+			published++
+		}
+		if o.err != nil && !s.applied && !s.replayed() {
+			f, err := p.js.PublishMsgAsync(p.deadLetter(s))
+			if err != nil {
+				p.log.Warn().Err(err).Uint64("seq", o.seq).Msg("publish dead letter")
+			}
+			dlq = append(dlq, f)
+		}
+	}
+	p.hook(HookAfterPublish)
+	flushErr := p.nc.FlushTimeout(flushTimeout)
+	if flushErr != nil {
+		p.log.Warn().Err(flushErr).Int("batch", len(p.slots)).Msg("flush results; the batch will be redelivered")
+	} else {
+		// The acks sent after the previous batch preceded this flush on
+		// the connection: the server has them, so their done records can go.
+		p.confirmAcks()
+	}
+	p.hook(HookBeforeAck)
+	st := batchStats{results: published}
+	for i := range p.slots {
+		s := &p.slots[i]
+		o := &s.out
+		st.add(o)
+		switch {
+		case flushErr != nil:
+			// The results may not have reached the server: let the requests
+			// come back rather than acknowledge what was not answered.
+			p.nak(s)
+		case o.err == nil || s.applied || s.replayed():
+			_ = s.msg.Ack()
+			if s.applied || s.replay != nil {
+				p.acked = append(p.acked, o.seq)
+			}
+		default:
+			f := dlq[0]
+			dlq = dlq[1:]
+			if waitPubAck(f) {
+				_ = s.msg.Term()
+			} else {
+				p.nak(s)
+			}
+		}
+	}
+	p.stats.record(&st, p.slots, p.order)
+	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).Msg("batch")
+}
+
+func waitPubAck(f jetstream.PubAckFuture) bool {
+	if f == nil {
+		return false
+	}
+	select {
+	case <-f.Ok():
+		return true
+	case <-f.Err():
+		return false
+	case <-time.After(flushTimeout):
+		return false
+	}
+}
+
+// deadLetter is the DLQ copy of a refused request: its bytes and headers,
+// with the reason in Pelm-Error.
+func (p *Processor) deadLetter(s *slot) *nats.Msg {
+	o := &s.out
+	return p.deadLetterOf(s.msg.Headers(), s.msg.Data(), o.seq, o.memory, o.opName, o.err.Error())
+}
+
+func (p *Processor) deadLetterOf(orig nats.Header, data []byte, seq uint64, memory, op, reason string) *nats.Msg {
+	h := nats.Header{}
+	for k, v := range orig {
+		h[k] = append([]string(nil), v...)
+	}
+	if id := h.Get(hdrMsgID); id != "" {
+		h.Set(hdrRequestID, id)
+	}
+	h.Set(hdrMsgID, "dlq-"+strconv.FormatUint(seq, 10)) // a redelivered request is one dead letter
+	h.Set(hdrError, reason)
+	h.Set(hdrSeq, strconv.FormatUint(seq, 10))
+	return &nats.Msg{Subject: p.dlqPrefix + memory + "." + op, Header: h, Data: data}
+}
+
+// resultHeader is the reused header of result messages: nats.go copies it
+// into its buffer on publish.
+type resultHeader struct {
+	h                        nats.Header
+	reqID, seq, msgID, ctype []string
+}
+
+func newResultHeader() resultHeader {
+	rh := resultHeader{h: nats.Header{}, reqID: []string{""}, seq: []string{""}, msgID: []string{""}, ctype: []string{""}}
+	rh.h[hdrSeq], rh.h[hdrMsgID], rh.h[hdrContentType] = rh.seq, rh.msgID, rh.ctype
+	return rh
+}
+
+func (rh *resultHeader) set(reqID string, seq uint64, enc Encoding) {
+	if reqID != "" {
+		rh.reqID[0] = reqID
+		rh.h[hdrRequestID] = rh.reqID
+	} else {
+		delete(rh.h, hdrRequestID)
+	}
+	s := strconv.FormatUint(seq, 10)
+	rh.seq[0] = s
+	rh.msgID[0] = "res-" + s
+	rh.ctype[0] = enc.ContentType()
+}

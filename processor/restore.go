@@ -1,0 +1,209 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/pelm"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const restoreTimeout = 2 * time.Minute
+
+// restoring gathers one memory's items while the state stream is read and
+// feeds them to the memory in chunks, in the stream's order.
+type restoring struct {
+	m       *memory
+	ops     []pelm.Op
+	results []pelm.Result
+}
+
+const restoreChunk = 1024
+
+func (r *restoring) flush() {
+	if len(r.ops) == 0 {
+		return
+	}
+	if cap(r.results) < len(r.ops) {
+		r.results = make([]pelm.Result, len(r.ops))
+	}
+	r.m.mem.Apply(r.ops, r.results[:len(r.ops)])
+	r.ops = r.ops[:0]
+}
+
+// RestoreInfo says what a restore rebuilt.
+type RestoreInfo struct {
+	Memories, Items int
+	Took            time.Duration
+}
+
+// Restore rebuilds every memory from the state stream, as Run does before
+// it consumes. It is exported for tools and benchmarks; do not call it
+// while Run is running.
+func (p *Processor) Restore() (RestoreInfo, error) {
+	err := p.restore()
+	return p.restored, err
+}
+
+// restore rebuilds every memory, its filter and the done records from the
+// state stream, replacing whatever the processor held.
+func (p *Processor) restore() error {
+	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
+	defer cancel()
+	start := time.Now()
+	p.memories, p.order = map[string]*memory{}, nil
+	p.done, p.pendingDelete, p.acked = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0]
+
+	st, err := p.js.Stream(ctx, StateStream)
+	if err != nil {
+		return fmt.Errorf("processor: restore: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("processor: restore: %w", err)
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	cons, err := p.js.OrderedConsumer(ctx, StateStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{p.subj.base + "m.>"},
+	})
+	if err != nil {
+		return fmt.Errorf("processor: restore: %w", err)
+	}
+	mems := map[string]*restoring{}
+	filters := map[string]filterRecord{}
+	items := 0
+	// Ask for no more than what is pending, so that the last fetch does not
+	// sit out its wait for messages that will never come.
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("processor: restore: %w", err)
+	}
+	pending := ci.NumPending
+	for pending > 0 {
+		batch, err := cons.Fetch(int(min(pending, restoreChunk)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("processor: restore: %w", err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			if err := p.restoreOne(msg, mems, filters, &items); err != nil {
+				return fmt.Errorf("processor: restore %s: %w", msg.Subject(), err)
+			}
+			if md, err := msg.Metadata(); err == nil {
+				pending = md.NumPending
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("processor: restore: %w", err)
+		}
+		if n == 0 {
+			break // the filter matches no more messages (the rest is the commit marker)
+		}
+	}
+	for _, r := range mems {
+		r.flush()
+	}
+	for name, rec := range filters {
+		m, err := p.restoredMemory(name, mems)
+		if err != nil {
+			return err
+		}
+		m.filter.SetState(filter.State{Threshold: rec.Threshold, EMA: rec.EMA})
+	}
+	if err := p.forgetAckedDone(ctx); err != nil {
+		return err
+	}
+	p.restored = RestoreInfo{Memories: len(p.order), Items: items, Took: time.Since(start)}
+	p.log.Info().Int("memories", len(p.order)).Int("items", items).Int("pending_results", len(p.done)).
+		Dur("took", p.restored.Took).Msg("memories restored")
+	return nil
+}
+
+func (p *Processor) restoreOne(msg jetstream.Msg, mems map[string]*restoring, filters map[string]filterRecord, items *int) error {
+	mem, kind, key, ok := p.subj.parse(msg.Subject())
+	if !ok || msg.Headers().Get(hdrOp) == opDelete {
+		return nil
+	}
+	switch kind {
+	case 'i':
+		var rec itemRecord
+		if err := msgpack.Unmarshal(msg.Data(), &rec); err != nil {
+			return err
+		}
+		vec, err := vectorFrom(rec.Vector, p.dim)
+		if err != nil {
+			return fmt.Errorf("memory %q was stored with another dimension than --dim %d: %w", mem, p.dim, err)
+		}
+		m, err := p.restoredMemory(mem, mems)
+		if err != nil {
+			return err
+		}
+		r := mems[m.name]
+		r.ops = append(r.ops, pelm.Op{Kind: pelm.OpStore, ID: rec.ID, Vector: vec, Phase: rec.Phase, Confidence: rec.Confidence, Meta: rec.Meta})
+		if len(r.ops) == restoreChunk {
+			r.flush()
+		}
+		*items++
+	case 'f':
+		var rec filterRecord
+		if err := msgpack.Unmarshal(msg.Data(), &rec); err != nil {
+			return err
+		}
+		filters[mem] = rec
+	case 'd':
+		seq, err := strconv.ParseUint(key, 10, 64)
+		if err != nil {
+			return err
+		}
+		h := msg.Headers()
+		enc, _ := encodingOf(h.Get(hdrContentType))
+		p.done[seq] = &doneEntry{memory: mem, subject: h.Get(hdrSubject), enc: enc, reqID: h.Get(hdrRequestID),
+			body: append([]byte(nil), msg.Data()...)}
+	}
+	return nil
+}
+
+// restoredMemory returns the memory being restored, creating it (past the
+// --max-memories limit if it must: what is durable is never dropped).
+func (p *Processor) restoredMemory(name string, mems map[string]*restoring) (*memory, error) {
+	if r, ok := mems[name]; ok {
+		return r.m, nil
+	}
+	m, err := p.newMemory(name)
+	if err != nil {
+		return nil, err
+	}
+	mems[name] = &restoring{m: m}
+	return m, nil
+}
+
+// forgetAckedDone drops the done records of requests that are no longer in
+// the requests stream: they were acknowledged, only the record's removal
+// did not happen.
+func (p *Processor) forgetAckedDone(ctx context.Context) error {
+	if len(p.done) == 0 {
+		return nil
+	}
+	st, err := p.js.Stream(ctx, RequestsStream)
+	if err != nil {
+		return fmt.Errorf("processor: restore: %w", err)
+	}
+	for seq := range p.done {
+		_, err := st.GetMsg(ctx, seq)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			p.pendingDelete = append(p.pendingDelete, seq)
+		case err != nil:
+			return fmt.Errorf("processor: restore: request %d: %w", seq, err)
+		}
+	}
+	return nil
+}

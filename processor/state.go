@@ -1,0 +1,151 @@
+package processor
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Memory contents live in JetStream itself, in the stream PELM_STATE, one
+// subject per item (the stream keeps one message per subject, so it compacts
+// itself and an R3 stream replicates it with no code of ours):
+//
+//	<prefix>.state.m.<memory>.i.<base64url(id)>   an item, or a tombstone
+//	<prefix>.state.m.<memory>.f                   the filter's threshold and ema
+//	<prefix>.state.m.<memory>.d.<seq>             the result of an effectful request
+//	<prefix>.state.commit                         the last commit's marker
+//
+// A batch's changes are written as one JetStream atomic batch (or a few, each
+// a whole prefix of the batch's requests) before any of its requests is
+// acknowledged. Items are written in insertion order, so the stream's order
+// of the surviving messages is the memory's order: a restore replays them as
+// stores and gets the same items, the same order and the same eviction
+// future. A removal writes a tombstone with a short TTL: it displaces the
+// item's message, then expires. A done record keeps an effectful request's
+// result until its acknowledgement is confirmed, so that a redelivery
+// republishes that result instead of applying the request twice.
+const (
+	StateStream = "PELM_STATE"
+
+	hdrOp        = "Pelm-Op"
+	hdrTTL       = "Nats-TTL"
+	hdrSubject   = "Pelm-Subject"
+	hdrBatchID   = "Nats-Batch-Id"
+	hdrBatchSeq  = "Nats-Batch-Sequence"
+	hdrCommit    = "Nats-Batch-Commit"
+	opDelete     = "del"
+	tombstoneTTL = "60s"
+
+	// maxAtomicBatch is nats-server's default limit of messages in one
+	// atomic batch; commits are split below it at request boundaries.
+	maxAtomicBatch = 1000
+)
+
+func stateStreamConfig(prefix string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               StateStream,
+		Subjects:           []string{prefix + ".state.>"},
+		Retention:          jetstream.LimitsPolicy,
+		Storage:            jetstream.FileStorage,
+		MaxMsgsPerSubject:  1,
+		AllowAtomicPublish: true,
+		AllowMsgTTL:        true,
+		Discard:            jetstream.DiscardOld,
+	}
+}
+
+var idEncoding = base64.RawURLEncoding
+
+// stateSubjects builds and parses the state stream's subjects.
+type stateSubjects struct{ base string } // "<prefix>.state."
+
+func (s stateSubjects) item(mem, id string) string {
+	return s.base + "m." + mem + ".i." + idEncoding.EncodeToString([]byte(id))
+}
+func (s stateSubjects) filter(mem string) string { return s.base + "m." + mem + ".f" }
+func (s stateSubjects) done(mem string, seq uint64) string {
+	return s.base + "m." + mem + ".d." + strconv.FormatUint(seq, 10)
+}
+func (s stateSubjects) commit() string { return s.base + "commit" }
+
+// parse splits a state subject into the memory, the kind ('i', 'f', 'd')
+// and the key; ok is false for anything else (the commit marker included).
+func (s stateSubjects) parse(subject string) (mem string, kind byte, key string, ok bool) {
+	rest, found := strings.CutPrefix(subject, s.base+"m.")
+	if !found {
+		return "", 0, "", false
+	}
+	mem, rest, found = strings.Cut(rest, ".")
+	if !found || !validMemoryName(mem) || rest == "" {
+		return "", 0, "", false
+	}
+	kindTok, key, _ := strings.Cut(rest, ".")
+	if len(kindTok) != 1 {
+		return "", 0, "", false
+	}
+	return mem, kindTok[0], key, true
+}
+
+// itemRecord is a stored item as persisted: the vector exactly as the
+// request sent it (a restore normalises it again, bit for bit the same).
+type itemRecord struct {
+	ID         string  `msgpack:"id"`
+	Vector     []byte  `msgpack:"v"` // little-endian float32
+	Phase      float64 `msgpack:"p"`
+	Confidence float64 `msgpack:"c"`
+	Meta       []byte  `msgpack:"m"` // tagged, see metaTag
+	Seq        uint64  `msgpack:"s"` // the request that stored it
+}
+
+func appendVector(dst []byte, v []float32) []byte {
+	for _, x := range v {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
+	}
+	return dst
+}
+
+func vectorFrom(b []byte, dim int) ([]float32, error) {
+	if len(b) != 4*dim {
+		return nil, fmt.Errorf("vector of %d bytes, want %d", len(b), 4*dim)
+	}
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v, nil
+}
+
+// filterRecord is a memory's filter state.
+type filterRecord struct {
+	Threshold float64 `msgpack:"t"`
+	EMA       float64 `msgpack:"e"`
+	Seq       uint64  `msgpack:"s"` // the last request it decided
+}
+
+// doneEntry is the result of an effectful request, kept until its
+// acknowledgement is confirmed.
+type doneEntry struct {
+	memory  string
+	subject string // where the result went
+	enc     Encoding
+	reqID   string
+	body    []byte
+}
+
+func encodeRecord(v any) []byte {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("processor: encode state record: %v", err)) // plain structs always encode
+	}
+	return b
+}
+
+// stateTimeout bounds one commit or one restore read.
+const stateTimeout = 10 * time.Second
