@@ -10,7 +10,6 @@ import (
 	"github.com/pelm-dev/pelm/pelm"
 )
 
-
 // slot is one message of a batch and everything derived from it. Slots are
 // reused from batch to batch.
 type slot struct {
@@ -213,4 +212,3 @@ func (m *memory) apply() (err error) {
 	m.mem.Apply(m.ops, m.results)
 	return nil
 }
-
