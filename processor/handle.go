@@ -29,6 +29,8 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	stopKeepAlive := p.keepAlive(batch)
 	defer stopKeepAlive()
 	p.hook(HookAfterPull)
+	p.consumed += uint64(len(batch))
+	p.retireDone()
 
 	if p.stale {
 		// A commit failed earlier: what the memories hold may not be what

@@ -132,11 +132,34 @@ func (p *Processor) persist() error {
 			p.done[o.seq] = &doneEntry{memory: o.memory, subject: s.subject, enc: o.enc, reqID: o.reqID, body: append([]byte(nil), s.body...)}
 		}
 	}
+	// The durable records are gone; the in-memory ones stay a little longer
+	// (see retireDone).
 	for _, seq := range p.pendingDelete {
-		delete(p.done, seq)
+		p.retiring = append(p.retiring, retiring{seq: seq, after: p.consumed + p.retireAfter()})
 	}
 	p.pendingDelete = p.pendingDelete[:0]
 	return nil
+}
+
+// retiring is a done record whose request is acked and whose durable copy
+// is deleted. JetStream may still have redelivered that request before it
+// saw the ack: such a copy sits in the pull buffer, which holds at most the
+// prefetch, so the record is kept until that many more messages have come.
+type retiring struct {
+	seq   uint64
+	after uint64 // p.consumed past which no stale copy can still arrive
+}
+
+func (p *Processor) retireAfter() uint64 { return uint64(4 * p.cfg.Batch.MaxSize) }
+
+// retireDone forgets the in-memory done records whose time has passed.
+func (p *Processor) retireDone() {
+	n := 0
+	for n < len(p.retiring) && p.retiring[n].after < p.consumed {
+		delete(p.done, p.retiring[n].seq)
+		n++
+	}
+	p.retiring = append(p.retiring[:0], p.retiring[n:]...)
 }
 
 func (p *Processor) needsCommit() bool {

@@ -40,6 +40,8 @@ type Processor struct {
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
 	restored      RestoreInfo
+	retiring      []retiring // done records deleted durably, kept in memory a while
+	consumed      uint64     // messages handled so far
 
 	// batch scratch, reused
 	slots  []slot
@@ -97,6 +99,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	if err := p.restore(); err != nil {
+		return err
+	}
+	if err := p.recoverPending(ctx, cons, p.handleBatch); err != nil {
 		return err
 	}
 	adv, err := p.watchMaxDeliveries(ctx)

@@ -57,7 +57,7 @@ func (p *Processor) restore() error {
 	defer cancel()
 	start := time.Now()
 	p.memories, p.order = map[string]*memory{}, nil
-	p.done, p.pendingDelete, p.acked = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0]
+	p.done, p.pendingDelete, p.acked, p.retiring = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0], p.retiring[:0]
 
 	st, err := p.js.Stream(ctx, StateStream)
 	if err != nil {
@@ -206,4 +206,27 @@ func (p *Processor) forgetAckedDone(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// MemorySnapshot is a copy of one memory: its items, oldest first (stored
+// vectors are unit length), and its filter's state.
+type MemorySnapshot struct {
+	Items  []pelm.Item
+	Filter filter.State
+}
+
+// Snapshot copies every memory. Use it after Restore or after Run has
+// returned, never while Run runs: the batch loop owns the memories.
+func (p *Processor) Snapshot() map[string]MemorySnapshot {
+	out := make(map[string]MemorySnapshot, len(p.order))
+	for _, m := range p.order {
+		var snap MemorySnapshot
+		for it := range m.mem.Items {
+			it.Vector = append([]float32(nil), it.Vector...)
+			snap.Items = append(snap.Items, it)
+		}
+		snap.Filter = m.filter.State()
+		out[m.name] = snap
+	}
+	return out
 }

@@ -23,6 +23,7 @@ import (
 
 type serveFlags struct {
 	natsURL, natsListen, dataDir string
+	natsSync                     string
 	prefix                       string
 	dim, capacity                int
 	eviction                     string
@@ -36,6 +37,8 @@ type serveFlags struct {
 	statsJSON                    bool
 	replyAllow                   string
 	maxMemories                  int
+	ackWait                      time.Duration
+	maxDeliver                   int
 	logLevel, logFormat          string
 }
 
@@ -46,6 +49,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.natsURL, "nats-url", "", "NATS server to use; empty starts an embedded one (env NATS_URL)")
 	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for other programs")
 	fs.StringVar(&f.dataDir, "data-dir", "./pelm-data", "where the embedded NATS server stores its JetStream data")
+	fs.StringVar(&f.natsSync, "nats-sync", "always", "when the embedded NATS server syncs to disk: always (before it acks) or an interval such as 2m")
 	fs.StringVar(&f.prefix, "prefix", processor.DefaultPrefix, "subject prefix")
 	fs.IntVar(&f.dim, "dim", pelm.DefaultDim, "vector dimension of every memory (1 to 4096)")
 	fs.IntVar(&f.capacity, "capacity", pelm.DefaultCapacity, "items per memory (1 to 1000000)")
@@ -60,6 +64,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.statsJSON, "stats-json", false, "publish stats as JSON instead of msgpack")
 	fs.StringVar(&f.replyAllow, "reply-allow", ">", "comma-separated subject patterns a Pelm-Reply-To must match")
 	fs.IntVar(&f.maxMemories, "max-memories", processor.DefaultMaxMemories, "most memories created on demand")
+	fs.DurationVar(&f.ackWait, "ack-wait", processor.DefaultAckWait, "AckWait of the consumer pelm creates (an existing one is used as it is)")
+	fs.IntVar(&f.maxDeliver, "max-deliver", processor.DefaultMaxDeliver, "deliveries of a request before it goes to the DLQ, for the consumer pelm creates")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	return fs, f
@@ -80,6 +86,8 @@ func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
 		StatsInterval: f.statsInterval,
 		StatsJSON:     f.statsJSON,
 		MaxMemories:   f.maxMemories,
+		AckWait:       f.ackWait,
+		MaxDeliver:    f.maxDeliver,
 		Logger:        log,
 	}
 	// Flags say what they mean: 0 is a value here, not "the default".
@@ -89,8 +97,8 @@ func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
 	if f.batchWait == 0 {
 		cfg.Batch.MaxWait = batcher.NoWait
 	}
-	if f.dim < 1 || f.capacity < 1 || f.batchMax < 1 || f.topK < 1 || f.maxMemories < 1 || f.statsInterval <= 0 {
-		return cfg, errors.New("--dim, --capacity, --batch-max, --top-k, --max-memories and --stats-interval must be positive")
+	if f.dim < 1 || f.capacity < 1 || f.batchMax < 1 || f.topK < 1 || f.maxMemories < 1 || f.statsInterval <= 0 || f.ackWait <= 0 || f.maxDeliver < 1 {
+		return cfg, errors.New("--dim, --capacity, --batch-max, --top-k, --max-memories, --stats-interval, --ack-wait and --max-deliver must be positive")
 	}
 	for _, p := range strings.Split(f.replyAllow, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -131,12 +139,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Hook, err = testHook(os.Getenv("PELM_TEST_CRASH"), os.Getenv("PELM_TEST_DELAY")); err != nil {
+		return err
+	}
 
 	var ns *server.Server
 	opts := []nats.Option{nats.Name("pelm-processor"), nats.MaxReconnects(-1)}
 	url := f.natsURL
 	if url == "" {
-		ns, err = startEmbedded(f.natsListen, f.dataDir)
+		ns, err = startEmbedded(f.natsListen, f.dataDir, f.natsSync)
 		if err != nil {
 			return err
 		}
@@ -178,7 +189,7 @@ func drainAndWait(nc *nats.Conn, timeout time.Duration) {
 }
 
 // startEmbedded runs a NATS server with JetStream inside this process.
-func startEmbedded(listen, dataDir string) (*server.Server, error) {
+func startEmbedded(listen, dataDir, sync string) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
@@ -190,14 +201,24 @@ func startEmbedded(listen, dataDir string) (*server.Server, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
-	ns, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		ServerName: "pelm-embedded",
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   dataDir,
 		NoSigs:     true, // pelm handles SIGINT/SIGTERM itself
-	})
+	}
+	if sync == "always" {
+		opts.SyncAlways = true
+	} else {
+		d, err := time.ParseDuration(sync)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("--nats-sync %q: want always or a positive duration", sync)
+		}
+		opts.SyncInterval = d
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats server: %w", err)
 	}

@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/processor"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The fault tests run the real binary as a child process against a real
+// nats-server that keeps its store in one directory across restarts.
+
+const faultDim = 8
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// pelmBinary builds cmd/pelm once per test run.
+func pelmBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pelm-fault-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pelm")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type faultEnv struct {
+	t     *testing.T
+	store string
+	port  int
+	srv   *server.Server
+	nc    *nats.Conn
+	js    jetstream.JetStream
+
+	mu      sync.Mutex
+	results map[uint64][][]byte // every result seen, by request sequence
+
+	proc   *exec.Cmd
+	exited chan error
+	logs   *bytes.Buffer
+}
+
+func newFaultEnv(t *testing.T) *faultEnv {
+	f := &faultEnv{t: t, store: t.TempDir(), port: freePort(t), results: map[uint64][][]byte{}}
+	f.startServer()
+	t.Cleanup(func() {
+		f.killPelm()
+		if f.nc != nil {
+			f.nc.Close()
+		}
+		f.stopServer()
+	})
+	nc, err := nats.Connect(f.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.nc = nc
+	if f.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	// A witness of every result: a core subscription survives the server's
+	// restarts (nats.go resubscribes), and what was published while it was
+	// away is published again, since its request was not acked.
+	if _, err := nc.Subscribe("pelm.res.>", func(m *nats.Msg) {
+		seq, err := strconv.ParseUint(m.Header.Get("Pelm-Seq"), 10, 64)
+		if err != nil {
+			t.Errorf("result without Pelm-Seq on %s", m.Subject)
+			return
+		}
+		f.mu.Lock()
+		f.results[seq] = append(f.results[seq], append([]byte(nil), m.Data...))
+		f.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *faultEnv) startServer() {
+	opts := natstest.DefaultTestOptions
+	opts.Port = f.port
+	opts.JetStream = true
+	opts.StoreDir = f.store
+	f.srv = natstest.RunServer(&opts)
+}
+
+func (f *faultEnv) stopServer() {
+	if f.srv != nil {
+		f.srv.Shutdown()
+		f.srv.WaitForShutdown()
+		f.srv = nil
+	}
+}
+
+// startPelm runs `pelm serve` against the server, with extra environment.
+func (f *faultEnv) startPelm(env ...string) {
+	f.t.Helper()
+	cmd := exec.Command(pelmBinary(f.t), "serve", "--nats-url", "nats://127.0.0.1:"+strconv.Itoa(f.port),
+		"--dim", strconv.Itoa(faultDim), "--capacity", "100000", "--batch-max", "32", "--ack-wait", "3s",
+		"--stats-interval", "1h", "--log-level", "info")
+	cmd.Env = append(os.Environ(), env...)
+	f.logs = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = f.logs, f.logs
+	if err := cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.proc, f.exited = cmd, make(chan error, 1)
+	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(cmd, f.exited)
+}
+
+// waitExit waits for the child to end and reports whether SIGKILL ended it.
+func (f *faultEnv) waitExit(d time.Duration) (killed bool) {
+	f.t.Helper()
+	select {
+	case err := <-f.exited:
+		f.proc = nil
+		if ee, ok := err.(*exec.ExitError); ok {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return ws.Signal() == syscall.SIGKILL
+			}
+			f.t.Fatalf("pelm exited with %v\n%s", err, f.logs)
+		}
+		return false
+	case <-time.After(d):
+		f.t.Fatalf("pelm still running after %v\n%s", d, f.logs)
+		return false
+	}
+}
+
+func (f *faultEnv) sigterm() {
+	f.t.Helper()
+	if err := f.proc.Process.Signal(syscall.SIGTERM); err != nil {
+		f.t.Fatal(err)
+	}
+	if f.waitExit(30 * time.Second) {
+		f.t.Fatal("SIGTERM ended pelm by SIGKILL?")
+	}
+}
+
+func (f *faultEnv) killPelm() {
+	if f.proc != nil {
+		_ = f.proc.Process.Kill()
+		<-f.exited
+		f.proc = nil
+	}
+}
+
+// spec is one request of a fault test's load.
+type spec struct {
+	op     string
+	id     string
+	vec    []float64
+	phase  float64
+	moral  float64
+	conf   float64
+	msgID  string
+	seq    uint64
+	dupped bool // published again with the same Nats-Msg-Id
+}
+
+// makeLoad draws n requests: stores and processes with fresh ids (some
+// rejected by the filter or by their confidence), retrieves, and forgets
+// of earlier ids.
+func makeLoad(seed uint64, n int) []*spec {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	morals := []float64{0.95, 0.95, 0.6, 0.35}
+	var out []*spec
+	for i := 0; i < n; i++ {
+		s := &spec{msgID: fmt.Sprintf("req-%d-%d", seed, i), phase: rng.Float64(), conf: 1}
+		s.vec = make([]float64, faultDim)
+		for j := range s.vec {
+			s.vec[j] = rng.NormFloat64()
+		}
+		switch r := rng.IntN(20); {
+		case r < 11:
+			s.op, s.id, s.moral = "store", "s"+strconv.Itoa(i), morals[rng.IntN(len(morals))]
+			if rng.IntN(10) == 0 {
+				s.conf = 0.3
+			}
+		case r < 13:
+			s.op, s.id, s.moral = "process", "p"+strconv.Itoa(i), morals[rng.IntN(len(morals))]
+		case r < 17:
+			s.op = "retrieve"
+		default:
+			s.op, s.id = "forget", "s"+strconv.Itoa(rng.IntN(i+1))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (s *spec) body(t *testing.T) []byte {
+	m := map[string]any{}
+	switch s.op {
+	case "store", "process":
+		m = map[string]any{"vector": s.vec, "phase": s.phase, "id": s.id, "moral": s.moral, "confidence": s.conf}
+	case "retrieve":
+		m = map[string]any{"vector": s.vec, "phase": s.phase, "tolerance": 0.3}
+	case "forget":
+		m = map[string]any{"id": s.id}
+	}
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// publish sends the load with JetStream publishes, pacing it so that it is
+// still flowing when the fault strikes; it records each request's sequence.
+func (f *faultEnv) publish(load []*spec, pace time.Duration) {
+	f.t.Helper()
+	for i, s := range load {
+		msg := nats.NewMsg("pelm.req.m." + s.op)
+		msg.Data = s.body(f.t)
+		msg.Header.Set("Nats-Msg-Id", s.msgID)
+		ack, err := f.publishRetry(msg)
+		if err != nil {
+			f.t.Fatalf("publish %d: %v", i, err)
+		}
+		if ack.Duplicate {
+			f.t.Fatalf("publish %d: unexpectedly a duplicate", i)
+		}
+		s.seq = ack.Sequence
+		if pace > 0 {
+			time.Sleep(pace)
+		}
+	}
+}
+
+// publishRetry retries a publish while the server restarts.
+func (f *faultEnv) publishRetry(msg *nats.Msg) (*jetstream.PubAck, error) {
+	var err error
+	for try := 0; try < 100; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var ack *jetstream.PubAck
+		ack, err = f.js.PublishMsg(ctx, msg)
+		cancel()
+		if err == nil {
+			return ack, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// waitResults waits until every request has a result.
+func (f *faultEnv) waitResults(load []*spec, d time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		missing := 0
+		f.mu.Lock()
+		for _, s := range load {
+			if len(f.results[s.seq]) == 0 {
+				missing++
+			}
+		}
+		f.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d of %d requests have no result after %v\n%s", missing, len(load), d, f.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitResultCount waits until at least n requests have a result.
+func (f *faultEnv) waitResultCount(n int, d time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		f.mu.Lock()
+		got := len(f.results)
+		f.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("only %d results after %v\n%s", got, d, f.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// counts is what a check saw, for the test's log and the closing note.
+type counts struct {
+	requests, results, replays, stores, storedItems int
+}
+
+// check stops pelm, reads the durable memory back with a processor of the
+// test's own, and checks the four properties of the fault tests:
+// every request has a result; every effectful request's results are
+// identical (it took effect once, a redelivery replayed it); no acked store
+// is missing; and, when order holds, the memory and its filter equal a
+// one-by-one reference.
+func (f *faultEnv) check(load []*spec, ordered bool) counts {
+	f.t.Helper()
+	f.waitResults(load, 60*time.Second)
+	if f.proc != nil {
+		f.sigterm()
+	}
+	var c counts
+	c.requests = len(load)
+	f.mu.Lock()
+	for _, s := range load {
+		rs := f.results[s.seq]
+		c.results += len(rs)
+		c.replays += len(rs) - 1
+		if s.op == "retrieve" {
+			continue
+		}
+		for _, r := range rs[1:] {
+			if !bytes.Equal(r, rs[0]) {
+				f.t.Errorf("seq %d (%s %s): two different results: the request took effect twice\n%x\n%x", s.seq, s.op, s.id, rs[0], r)
+			}
+		}
+	}
+	f.mu.Unlock()
+
+	snap := f.durable()
+	got := snap["m"]
+	ref := reference(load, ordered)
+	c.stores, c.storedItems = ref.stores, len(got.Items)
+	if ordered {
+		if len(got.Items) != len(ref.items) {
+			f.t.Fatalf("memory holds %d items, the reference %d", len(got.Items), len(ref.items))
+		}
+		for i, it := range got.Items {
+			if it.ID != ref.items[i].id {
+				f.t.Fatalf("item %d is %s, the reference has %s", i, it.ID, ref.items[i].id)
+			}
+		}
+		if got.Filter.Threshold != ref.filter.Threshold || math.Abs(got.Filter.EMA-ref.filter.EMA) > 1e-12 {
+			f.t.Errorf("filter %+v, the reference %+v", got.Filter, ref.filter)
+		}
+	}
+	// Whatever the order, the items are those of the accepted stores the
+	// results report, not forgotten, with the request's content.
+	want := map[string]*spec{}
+	byID := map[string]*spec{}
+	for _, s := range load {
+		byID[s.id] = s
+	}
+	f.mu.Lock()
+	for _, s := range sortedBySeq(load) {
+		var r struct {
+			Accepted bool `msgpack:"accepted"`
+			Found    bool `msgpack:"found"`
+		}
+		if err := msgpack.Unmarshal(f.results[s.seq][0], &r); err != nil {
+			f.t.Fatal(err)
+		}
+		switch {
+		case (s.op == "store" || s.op == "process") && r.Accepted:
+			want[s.id] = s
+		case s.op == "forget" && r.Found:
+			if _, ok := want[s.id]; !ok && ordered {
+				f.t.Errorf("forget %s found an item no accepted store made", s.id)
+			}
+			delete(want, s.id)
+		}
+	}
+	f.mu.Unlock()
+	if len(got.Items) != len(want) {
+		f.t.Errorf("memory holds %d items, the results say %d", len(got.Items), len(want))
+	}
+	for _, it := range got.Items {
+		s := want[it.ID]
+		if s == nil {
+			f.t.Errorf("item %s is in the memory but no result says it was stored", it.ID)
+			continue
+		}
+		if it.Phase != s.phase || !sameDirection(it.Vector, s.vec) {
+			f.t.Errorf("item %s differs from its request", it.ID)
+		}
+	}
+	return c
+}
+
+// durable reads the memories back from the state stream.
+func (f *faultEnv) durable() map[string]processor.MemorySnapshot {
+	f.t.Helper()
+	p, err := processor.New(f.nc, processor.Config{Memory: pelm.Config{Dim: faultDim, Capacity: 100000}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := p.Restore(); err != nil {
+		f.t.Fatal(err)
+	}
+	return p.Snapshot()
+}
+
+type refState struct {
+	items  []*refItem
+	filter filter.State
+	stores int
+}
+
+type refItem struct{ id string }
+
+// reference runs the load one by one in stream order.
+func reference(load []*spec, ordered bool) refState {
+	var r refState
+	flt, _ := filter.New(filter.Config{})
+	for _, s := range sortedBySeq(load) {
+		switch s.op {
+		case "store", "process":
+			r.stores++
+			acc, _ := flt.Decide(s.moral)
+			if !acc || s.conf < 0.5 {
+				continue
+			}
+			for i, it := range r.items {
+				if it.id == s.id {
+					r.items = append(r.items[:i], r.items[i+1:]...)
+					break
+				}
+			}
+			r.items = append(r.items, &refItem{id: s.id})
+		case "forget":
+			for i, it := range r.items {
+				if it.id == s.id {
+					r.items = append(r.items[:i], r.items[i+1:]...)
+					break
+				}
+			}
+		}
+	}
+	r.filter = flt.State()
+	return r
+}
+
+func sortedBySeq(load []*spec) []*spec {
+	out := append([]*spec(nil), load...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].seq < out[j-1].seq; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func sameDirection(unit []float32, v []float64) bool {
+	var n float64
+	for _, x := range v {
+		n += x * x
+	}
+	n = math.Sqrt(n)
+	for i := range v {
+		if math.Abs(float64(unit[i])-v[i]/n) > 1e-5 {
+			return false
+		}
+	}
+	return true
+}

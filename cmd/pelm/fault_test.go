@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/processor"
+)
+
+// faultSeeds are the loads each scenario runs: one in -short mode, more in
+// the full mode.
+func faultSeeds() []uint64 {
+	if testing.Short() {
+		return []uint64{1}
+	}
+	return []uint64{1, 2, 3, 4, 5}
+}
+
+func faultLoadSize() int {
+	if testing.Short() {
+		return 300
+	}
+	return 1500
+}
+
+// TestFaultCrashAtEachPoint kills pelm with SIGKILL at each point of its
+// batch loop, restarts it, and checks that nothing was lost or done twice.
+func TestFaultCrashAtEachPoint(t *testing.T) {
+	for _, point := range []string{processor.HookAfterPull, processor.HookAfterPersist, processor.HookAfterPublish, processor.HookBeforeAck} {
+		for _, seed := range faultSeeds() {
+			t.Run(point, func(t *testing.T) {
+				f := newFaultEnv(t)
+				load := makeLoad(seed, faultLoadSize())
+				f.startPelm("PELM_TEST_CRASH=" + point + ":" + string(rune('1'+seed%3)))
+				f.publish(load[:len(load)/2], 0)
+				if !f.waitExit(60 * time.Second) {
+					t.Fatalf("pelm did not crash itself at %s\n%s", point, f.logs)
+				}
+				f.startPelm()
+				f.publish(load[len(load)/2:], 0)
+				c := f.check(load, true)
+				t.Logf("seed %d: %d requests, %d results (%d replays), %d stores, %d items", seed, c.requests, c.results, c.replays, c.stores, c.storedItems)
+			})
+		}
+	}
+}
+
+// TestFaultNATSRestart restarts the NATS server under a running pelm.
+// Requests that were in flight come back when JetStream redelivers them,
+// behind newer ones (PROTOCOL.md: redelivered requests run when they are
+// redelivered), so this checks results, single effects and the stored
+// items, not the order.
+func TestFaultNATSRestart(t *testing.T) {
+	for _, seed := range faultSeeds() {
+		f := newFaultEnv(t)
+		load := makeLoad(seed, faultLoadSize())
+		f.startPelm()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f.publish(load, 2*time.Millisecond)
+		}()
+		f.waitResultCount(len(load)/3, 60*time.Second)
+		f.stopServer()
+		time.Sleep(500 * time.Millisecond)
+		f.startServer()
+		<-done
+		c := f.check(load, false)
+		t.Logf("seed %d: %d requests, %d results (%d replays), %d stores, %d items", seed, c.requests, c.results, c.replays, c.stores, c.storedItems)
+	}
+}
+
+// TestFaultSIGTERM stops pelm with SIGTERM in the middle of a load and
+// restarts it.
+func TestFaultSIGTERM(t *testing.T) {
+	for _, seed := range faultSeeds() {
+		f := newFaultEnv(t)
+		load := makeLoad(seed, faultLoadSize())
+		f.startPelm()
+		f.publish(load, 0)
+		f.waitResultCount(len(load)/4, 60*time.Second)
+		f.sigterm()
+		f.startPelm()
+		c := f.check(load, true)
+		t.Logf("seed %d: %d requests, %d results (%d replays), %d stores, %d items", seed, c.requests, c.results, c.replays, c.stores, c.storedItems)
+	}
+}
+
+// TestFaultDuplicates publishes requests twice with the same Nats-Msg-Id:
+// inside the duplicate window the stream drops the second; after it, the
+// second is a new request (a store of the same id again).
+func TestFaultDuplicates(t *testing.T) {
+	for _, seed := range faultSeeds() {
+		f := newFaultEnv(t)
+		// The processor uses the requests stream as it finds it: make its
+		// duplicate window short enough to step out of in a test.
+		_, err := f.js.CreateStream(context.Background(), jetstream.StreamConfig{
+			Name: processor.RequestsStream, Subjects: []string{"pelm.req.>"}, Retention: jetstream.WorkQueuePolicy,
+			Storage: jetstream.FileStorage, Duplicates: time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		load := makeLoad(seed, faultLoadSize()/3)
+		f.startPelm()
+		f.publish(load, 0)
+		dropped := 0
+		for _, s := range load {
+			msg := nats.NewMsg("pelm.req.m." + s.op)
+			msg.Data = s.body(t)
+			msg.Header.Set("Nats-Msg-Id", s.msgID)
+			ack, err := f.publishRetry(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ack.Duplicate || ack.Sequence != s.seq {
+				t.Fatalf("a second publish of %s inside the window was stored as %d", s.msgID, ack.Sequence)
+			}
+			dropped++
+		}
+		time.Sleep(1500 * time.Millisecond) // out of the window
+		var again []*spec
+		for _, s := range load[:len(load)/2] {
+			cp := *s
+			again = append(again, &cp)
+		}
+		f.publish(again, 0)
+		all := append(load, again...)
+		c := f.check(all, true)
+		t.Logf("seed %d: %d dropped inside the window, %d republished after it; %d requests, %d results (%d replays), %d items",
+			seed, dropped, len(again), c.requests, c.results, c.replays, c.storedItems)
+	}
+}
+
+// TestFaultSlowBatch makes every batch take longer than AckWait; pelm keeps
+// its batch alive with InProgress, and what JetStream redelivers from the
+// prefetch buffer meanwhile replays rather than runs twice.
+func TestFaultSlowBatch(t *testing.T) {
+	seed := faultSeeds()[0]
+	f := newFaultEnv(t)
+	load := makeLoad(seed, 64)
+	f.startPelm("PELM_TEST_DELAY=" + processor.HookAfterPull + ":4s")
+	f.publish(load, 0)
+	c := f.check(load, true)
+	t.Logf("seed %d: %d requests, %d results (%d replays), %d items", seed, c.requests, c.results, c.replays, c.storedItems)
+}
