@@ -60,23 +60,28 @@ func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 	ct := h.Get(hdrContentType)
 	enc, known := encodingOf(ct)
 	o.enc = enc
+	// The reply subject is checked before the request's own subject, so
+	// that a client that named one gets even that error there.
+	var replyErr *RequestError
+	if to := h.Get(hdrReplyTo); to != "" {
+		if replyErr = p.rules.check(to); replyErr == nil {
+			s.replyTo = to
+		}
+	}
 	rt := parseSubject(msg.Subject(), p.reqPrefix)
 	o.memory, o.opName, o.op = rt.memory, rt.opName, rt.op
-	if rt.err != nil {
+	switch {
+	case replyErr != nil:
+		s.fail(replyErr)
+		return
+	case rt.err != nil:
 		s.fail(rt.err)
 		return
-	}
-	if to := h.Get(hdrReplyTo); to != "" {
-		if e := p.rules.check(to); e != nil {
-			s.fail(e)
-			return
-		}
-		s.replyTo = to
-	}
-	if !known {
-		s.fail(reqErr(CodeBadEncoding, "Content-Type %q: want application/msgpack or application/json", ct))
+	case !known:
+		s.fail(reqErr(CodeBadEncoding, "Content-Type %q: want application/msgpack or application/json", clip(ct)))
 		return
 	}
+	o.ctype = ct
 	r := &s.req
 	if cap(r.Vector) < p.dim {
 		r.Vector = make([]float32, 0, p.dim)
@@ -90,11 +95,25 @@ func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 	if e == nil {
 		e = r.validate(o.op, p.defaults)
 	}
+	if e == nil && r.WithVectors && r.TopK*p.dim*4 > p.maxResult {
+		// Every encoding spends at least four bytes a value: such a result
+		// could never be published, and its buffers would stay allocated.
+		e = reqErr(CodeTooLarge, "with_vectors: %d matches of %d values cannot fit the server's max payload of %d bytes; ask for fewer", r.TopK, p.dim, p.maxResult)
+	}
 	if e == nil {
-		s.mem, e = p.memoryFor(o.memory)
+		// Only store and process create a memory; a retrieve or a forget
+		// of one that does not exist finds nothing.
+		s.mem, e = p.memoryFor(o.memory, o.op == OpStore || o.op == OpProcess)
 	}
 	if e != nil {
 		s.fail(e)
+		return
+	}
+	if s.mem == nil {
+		o.withMatches = o.op == OpRetrieve
+		if o.op == OpForget {
+			o.id = string(r.ID)
+		}
 	}
 }
 

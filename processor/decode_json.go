@@ -101,6 +101,9 @@ func jsonField(f field, raw json.RawMessage, dim int, req *Request) *RequestErro
 		}
 		req.WithVectors, req.has = raw[0] == 't', req.has|hasWithVectors
 	case f == fMeta:
+		if jsonDepth(raw) > maxDepth {
+			return reqErr(CodeTooLarge, "meta: nested deeper than %d levels", maxDepth)
+		}
 		req.Meta, req.has = raw, req.has|hasMeta
 	case f == fVector:
 		return jsonVector(raw, dim, req)
@@ -151,6 +154,27 @@ func jsonVector(raw []byte, dim int, req *Request) *RequestError {
 	}
 	req.Vector, req.has = v, req.has|hasVector
 	return nil
+}
+
+// jsonDepth is the deepest nesting of arrays and objects in valid JSON.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func skipSpace(b []byte, p int) int {

@@ -156,8 +156,12 @@ func metaAs(tagged []byte, want Encoding) []byte {
 		return raw
 	}
 	if want == JSON {
-		var v any
-		if err := msgpack.Unmarshal(raw, &v); err != nil {
+		dec := msgpack.NewDecoder(bytes.NewReader(raw))
+		// Maps with keys of any type, which jsonable then turns into
+		// strings; msgpack's default decoder fails on a non-string key.
+		dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+		v, err := dec.DecodeInterface()
+		if err != nil {
 			return jsonNull
 		}
 		b, err := json.Marshal(jsonable(v))

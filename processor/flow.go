@@ -106,13 +106,15 @@ func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) er
 	}
 	// The request still gets its (error) result.
 	o := &outcome{opName: rt.opName, op: rt.op, memory: rt.memory, reqID: raw.Header.Get(hdrMsgID), seq: adv.StreamSeq, err: e}
-	o.enc, _ = encodingOf(raw.Header.Get(hdrContentType))
+	if enc, known := encodingOf(raw.Header.Get(hdrContentType)); known {
+		o.enc, o.ctype = enc, raw.Header.Get(hdrContentType)
+	}
 	subject := p.resPrefix + o.memory + "." + o.opName
 	if to := raw.Header.Get(hdrReplyTo); to != "" && p.rules.check(to) == nil {
 		subject = to
 	}
 	rh := newResultHeader()
-	rh.set(o.reqID, o.seq, o.enc)
+	rh.set(o.reqID, o.seq, o.contentType())
 	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Header: rh.h, Data: newResultEncoder().encode(o)}); err != nil {
 		return err
 	}

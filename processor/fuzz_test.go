@@ -2,8 +2,17 @@ package processor
 
 import (
 	"math"
+	"runtime/metrics"
 	"testing"
 )
+
+// allocatedBytes is the heap bytes allocated so far by the process: unlike
+// the live heap it keeps counting what was already freed.
+func allocatedBytes() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
 
 // checkDecoded holds what a successful decode promises, whatever the input.
 func checkDecoded(t *testing.T, data []byte, r *Request, dim int) {
@@ -39,7 +48,19 @@ func FuzzDecodeMsgpack(f *testing.F) {
 	md := newMsgpackDecoder()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &Request{Vector: make([]float32, 0, 4)}
-		if e := md.decode(data, 4, r); e != nil {
+		limit := 64<<10 + 16*uint64(len(data))
+		before := allocatedBytes()
+		e := md.decode(data, 4, r)
+		if grew := allocatedBytes() - before; grew > limit {
+			// The count is the whole process's: measure once more, so that
+			// the fuzzer's own allocations are not taken for ours.
+			before = allocatedBytes()
+			_ = md.decode(data, 4, &Request{Vector: make([]float32, 0, 4)})
+			if grew := allocatedBytes() - before; grew > limit {
+				t.Fatalf("decoding %d bytes allocated %d bytes: a declared length was believed", len(data), grew)
+			}
+		}
+		if e != nil {
 			if e.Code == "" || e.Message == "" {
 				t.Fatalf("error without code or message: %+v", e)
 			}

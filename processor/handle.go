@@ -88,7 +88,7 @@ func (p *Processor) prepareAll(batch []jetstream.Msg) {
 			continue
 		}
 		p.seen[seq] = i
-		if s.out.err == nil {
+		if s.out.err == nil && s.mem != nil {
 			s.mem.reqs = append(s.mem.reqs, i)
 		}
 	}
@@ -96,7 +96,6 @@ func (p *Processor) prepareAll(batch []jetstream.Msg) {
 
 // compose encodes every result, with its latency, into its slot.
 func (p *Processor) compose(start time.Time) {
-	maxBody := int(p.nc.MaxPayload()) - 1024 // room for the headers
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
@@ -116,10 +115,10 @@ func (p *Processor) compose(start time.Time) {
 		o.totalUS = now.Sub(s.ts).Microseconds()
 		s.subject = s.replyTo
 		if s.subject == "" {
-			s.subject = p.resPrefix + o.memory + "." + o.opName
+			s.subject = p.resultSubject(s)
 		}
 		s.body = append(s.body[:0], p.renc.encode(o)...)
-		if len(s.body) > maxBody && o.err == nil {
+		if len(s.body) > p.maxResult && o.err == nil {
 			o.matches, o.withMatches = nil, false
 			o.err = reqErr(CodeTooLarge, "the result is %d bytes, more than the server's max payload allows: ask for fewer matches or no vectors", len(s.body))
 			s.body = append(s.body[:0], p.renc.encode(o)...)

@@ -18,10 +18,25 @@ type memory struct {
 	ops     []pelm.Op
 	results []pelm.Result
 
+	resSubj [OpForget + 1]string // default results subject by op
+
 	// per commit chunk (persist)
 	inChunk, chunkDecided bool
 	chunkFilter           filter.State
 	chunkSeq              uint64
+}
+
+// resultSubject is the default results subject of a slot's request,
+// built once per memory and op rather than once per result.
+func (p *Processor) resultSubject(s *slot) string {
+	o := &s.out
+	if s.mem == nil || o.op == OpInvalid {
+		return p.resPrefix + o.memory + "." + o.opName
+	}
+	if s.mem.resSubj[o.op] == "" {
+		s.mem.resSubj[o.op] = p.resPrefix + o.memory + "." + o.opName
+	}
+	return s.mem.resSubj[o.op]
 }
 
 // MemoryStats is one memory's state as stats and metrics report it.
@@ -37,9 +52,10 @@ func (m *memory) stats() MemoryStats {
 	return MemoryStats{Size: m.mem.Len(), Capacity: m.mem.Capacity(), Threshold: st.Threshold, EMA: st.EMA}
 }
 
-// memoryFor returns the memory called name, creating it on first use.
-func (p *Processor) memoryFor(name string) (*memory, *RequestError) {
-	if m, ok := p.memories[name]; ok {
+// memoryFor returns the memory called name, creating it when create is
+// set; otherwise a missing memory is nil.
+func (p *Processor) memoryFor(name string, create bool) (*memory, *RequestError) {
+	if m, ok := p.memories[name]; ok || !create {
 		return m, nil
 	}
 	if len(p.memories) >= p.cfg.MaxMemories {

@@ -11,6 +11,7 @@ type outcome struct {
 	reqID  string
 	seq    uint64
 	enc    Encoding
+	ctype  string // the request's Content-Type, echoed on the result ("" for the default)
 
 	err *RequestError
 
@@ -30,6 +31,15 @@ type outcome struct {
 
 	queueUS, processUS, totalUS int64
 	batch                       int
+}
+
+// contentType is the result's Content-Type: the request's, when it named one
+// we speak.
+func (o *outcome) contentType() string {
+	if o.ctype != "" {
+		return o.ctype
+	}
+	return o.enc.ContentType()
 }
 
 func (o *outcome) reset() {

@@ -129,7 +129,7 @@ func (p *Processor) persist() error {
 		s := &p.slots[i]
 		if s.effectful() {
 			o := &s.out
-			p.done[o.seq] = &doneEntry{memory: o.memory, subject: s.subject, enc: o.enc, reqID: o.reqID, body: append([]byte(nil), s.body...)}
+			p.done[o.seq] = &doneEntry{memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID, body: append([]byte(nil), s.body...)}
 		}
 	}
 	// The durable records are gone; the in-memory ones stay a little longer
@@ -210,7 +210,7 @@ func (p *Processor) writeEffects(c *committer, s *slot) error {
 			return err
 		}
 	}
-	h := nats.Header{hdrSubject: {s.subject}, hdrContentType: {o.enc.ContentType()}}
+	h := nats.Header{hdrSubject: {s.subject}, hdrContentType: {o.contentType()}}
 	if o.reqID != "" {
 		h[hdrRequestID] = []string{o.reqID}
 	}

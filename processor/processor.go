@@ -40,6 +40,8 @@ type Processor struct {
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
 	restored      RestoreInfo
+	pullErr       error      // why pulling stopped; read after the pull goroutine is done
+	maxResult     int        // the largest result body the server takes
 	retiring      []retiring // done records deleted durably, kept in memory a while
 	consumed      uint64     // messages handled so far
 
@@ -85,14 +87,16 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		seen:     map[uint64]int{},
 	}
 	p.committer = committer{nc: nc, subj: p.subj}
+	p.maxResult = int(nc.MaxPayload()) - 1024 // room for the headers
 	p.pubMsg.Header = p.pubHdr.h
 	return p, nil
 }
 
 // Run creates or binds the streams and the consumer, rebuilds every memory
-// from the state stream, then processes requests until ctx is done. On cancellation it stops pulling, finishes
-// the messages it already holds, publishes their results, acks them and
-// returns nil. It returns an error only when setup fails.
+// from the state stream, then processes requests until ctx is done. On
+// cancellation it stops pulling, finishes the messages it already holds,
+// publishes their results, acks them and returns nil. It returns an error when setup or the restore fails, or when
+// consuming stops by itself (the consumer deleted, the connection closed).
 func (p *Processor) Run(ctx context.Context) error {
 	cons, err := p.setup(ctx)
 	if err != nil {
@@ -131,6 +135,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	wg.Go(func() { p.statsLoop(statsCtx) })
 
 	_ = b.Run(context.Background(), in, p.handleBatch) // returns once pull closes in
+	var runErr error
+	if ctx.Err() == nil {
+		// The iterator closed by itself: the consumer was deleted or the
+		// connection closed for good. Say so rather than stop quietly.
+		runErr = fmt.Errorf("processor: consuming stopped: %w", p.pullErr)
+	}
 	cancelStats()
 	wg.Wait()
 	if err := p.nc.FlushTimeout(flushTimeout); err != nil {
@@ -145,7 +155,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 	}
 	p.log.Info().Msg("processor stopped")
-	return nil
+	return runErr
 }
 
 // pull moves messages from the iterator to the batcher until the iterator
@@ -155,6 +165,13 @@ func (p *Processor) pull(it jetstream.MessagesContext, in chan<- jetstream.Msg) 
 	for {
 		msg, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if p.pullErr == nil {
+				p.pullErr = err
+			}
+			return
+		}
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrConnectionClosed) {
+			p.pullErr = err
 			return
 		}
 		if err != nil {
@@ -188,9 +205,10 @@ func (p *Processor) statsLoop(ctx context.Context) {
 	}
 }
 
-// Stats returns the figures of the window so far and starts a new one. The
-// stats loop calls it every interval; a caller that wants its own
-// window (a test, the bench tool) may too.
+// Stats returns the figures of the current window and starts a new one, as
+// each publication to <prefix>.stats does: a publication after a call
+// covers only what came after it. It is for a caller that owns the
+// processor's stats, such as the bench tool's in-process runs.
 func (p *Processor) Stats() Stats { return p.stats.snapshot(time.Now()) }
 
 // setup creates the streams and the consumer when they are missing and

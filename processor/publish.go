@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -24,27 +25,31 @@ const flushTimeout = 5 * time.Second
 // until the server has them, then acks (or terminates) each request.
 func (p *Processor) publishAndAck() {
 	var dlq []jetstream.PubAckFuture
-	published := uint64(0)
+	published, pubFailed, pubErr := uint64(0), 0, error(nil)
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
-		p.pubHdr.set(o.reqID, o.seq, o.enc)
-		if s.replay != nil {
-			p.pubHdr.set(s.replay.reqID, o.seq, s.replay.enc)
+		if d := s.replay; d != nil {
+			p.pubHdr.set(d.reqID, o.seq, d.ctype)
+		} else {
+			p.pubHdr.set(o.reqID, o.seq, o.contentType())
 		}
 		p.pubMsg.Subject, p.pubMsg.Data = s.subject, s.body
 		if err := p.nc.PublishMsg(&p.pubMsg); err != nil {
-			p.log.Warn().Err(err).Str("subject", s.subject).Msg("publish result")
+			pubErr, pubFailed = err, pubFailed+1
 		} else {
 			published++
 		}
 		if o.err != nil && !s.applied && !s.replayed() {
 			f, err := p.js.PublishMsgAsync(p.deadLetter(s))
 			if err != nil {
-				p.log.Warn().Err(err).Uint64("seq", o.seq).Msg("publish dead letter")
+				pubErr, pubFailed = err, pubFailed+1
 			}
 			dlq = append(dlq, f)
 		}
+	}
+	if pubFailed > 0 { // one line per batch, not per message
+		p.log.Warn().Err(pubErr).Int("failed", pubFailed).Msg("publish results or dead letters")
 	}
 	p.hook(HookAfterPublish)
 	flushErr := p.nc.FlushTimeout(flushTimeout)
@@ -57,6 +62,8 @@ func (p *Processor) publishAndAck() {
 	}
 	p.hook(HookBeforeAck)
 	st := batchStats{results: published}
+	dlqCtx, cancel := context.WithTimeout(context.Background(), flushTimeout) // one wait for all the batch's dead letters
+	defer cancel()
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
@@ -74,7 +81,7 @@ func (p *Processor) publishAndAck() {
 		default:
 			f := dlq[0]
 			dlq = dlq[1:]
-			if waitPubAck(f) {
+			if waitPubAck(f, dlqCtx.Done()) {
 				_ = s.msg.Term()
 			} else {
 				p.nak(s)
@@ -85,7 +92,8 @@ func (p *Processor) publishAndAck() {
 	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).Msg("batch")
 }
 
-func waitPubAck(f jetstream.PubAckFuture) bool {
+// waitPubAck waits for f until deadline is closed.
+func waitPubAck(f jetstream.PubAckFuture, deadline <-chan struct{}) bool {
 	if f == nil {
 		return false
 	}
@@ -94,7 +102,7 @@ func waitPubAck(f jetstream.PubAckFuture) bool {
 		return true
 	case <-f.Err():
 		return false
-	case <-time.After(flushTimeout):
+	case <-deadline:
 		return false
 	}
 }
@@ -133,7 +141,7 @@ func newResultHeader() resultHeader {
 	return rh
 }
 
-func (rh *resultHeader) set(reqID string, seq uint64, enc Encoding) {
+func (rh *resultHeader) set(reqID string, seq uint64, contentType string) {
 	if reqID != "" {
 		rh.reqID[0] = reqID
 		rh.h[hdrRequestID] = rh.reqID
@@ -143,5 +151,5 @@ func (rh *resultHeader) set(reqID string, seq uint64, enc Encoding) {
 	s := strconv.FormatUint(seq, 10)
 	rh.seq[0] = s
 	rh.msgID[0] = "res-" + s
-	rh.ctype[0] = enc.ContentType()
+	rh.ctype[0] = contentType
 }

@@ -164,8 +164,7 @@ func (p *Processor) restoreOne(msg jetstream.Msg, mems map[string]*restoring, fi
 			return err
 		}
 		h := msg.Headers()
-		enc, _ := encodingOf(h.Get(hdrContentType))
-		p.done[seq] = &doneEntry{memory: mem, subject: h.Get(hdrSubject), enc: enc, reqID: h.Get(hdrRequestID),
+		p.done[seq] = &doneEntry{memory: mem, subject: h.Get(hdrSubject), ctype: h.Get(hdrContentType), reqID: h.Get(hdrRequestID),
 			body: append([]byte(nil), msg.Data()...)}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -96,4 +97,41 @@ func TestShutdownLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("first processor answered %d, the second %d", first, n-first)
+}
+
+// TestRunFailsWhenItCannotConsume checks that Run says so, instead of
+// returning nil as on a shutdown, when its consumer disappears under it.
+func TestRunFailsWhenItCannotConsume(t *testing.T) {
+	srv := startServer(t)
+	pc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	p, err := processor.New(pc, processor.Config{Memory: pelm.Config{Dim: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- p.Run(ctx) }()
+	nc, _ := nats.Connect(srv.ClientURL())
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	eventually(t, "the consumer exists", func() bool {
+		_, err := js.Consumer(ctx, processor.RequestsStream, processor.ConsumerName)
+		return err == nil
+	})
+	if err := js.DeleteConsumer(ctx, processor.RequestsStream, processor.ConsumerName); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ran:
+		if err == nil {
+			t.Fatal("Run returned nil after its consumer was deleted")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run kept going without a consumer")
+	}
 }

@@ -134,7 +134,7 @@ type filterRecord struct {
 type doneEntry struct {
 	memory  string
 	subject string // where the result went
-	enc     Encoding
+	ctype   string // the result's Content-Type
 	reqID   string
 	body    []byte
 }

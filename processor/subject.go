@@ -34,33 +34,42 @@ type route struct {
 func parseSubject(subject, reqPrefix string) route {
 	rest, ok := strings.CutPrefix(subject, reqPrefix)
 	if !ok {
-		return route{memory: invalidName, opName: invalidName, err: reqErr(CodeBadRequest, "subject %q is not under %q", subject, reqPrefix)}
+		return route{memory: invalidName, opName: invalidName, err: reqErr(CodeBadRequest, "subject %q is not under %q", clip(subject), reqPrefix)}
 	}
 	mem, opName, ok := strings.Cut(rest, ".")
 	r := route{memory: mem, opName: opName}
 	if !validMemoryName(mem) {
 		r.memory = invalidName
-		r.err = reqErr(CodeBadMemory, "memory name %q: want 1 to 64 of A-Z a-z 0-9 _ -", mem)
+		r.err = reqErr(CodeBadMemory, "memory name %q: want 1 to 64 of A-Z a-z 0-9 _ -", clip(mem))
 	}
 	if !ok || strings.Contains(opName, ".") || opName == "" {
 		r.opName = invalidName
 		if r.err == nil {
-			r.err = reqErr(CodeUnknownOp, "subject %q: want %s<memory>.<op>", subject, reqPrefix)
+			r.err = reqErr(CodeUnknownOp, "subject %q: want %s<memory>.<op>", clip(subject), reqPrefix)
 		}
 		return r
 	}
 	r.op = parseOp(opName)
-	if r.op == OpInvalid && r.err == nil {
-		r.err = reqErr(CodeUnknownOp, "op %q: want store, retrieve, process or forget", opName)
+	if r.op == OpInvalid {
+		// An unknown token (even "*") never becomes part of a subject.
+		r.opName = invalidName
+		if r.err == nil {
+			r.err = reqErr(CodeUnknownOp, "op %q: want store, retrieve, process or forget", clip(opName))
+		}
 	}
 	return r
 }
 
 // replyRules decides whether a Pelm-Reply-To subject may receive a result.
 type replyRules struct {
-	forbidden []string // prefixes under which a result would become a request or a dead letter
+	forbidden []string // prefixes under which a result would become a request, a dead letter or state
+	exact     []string // subjects a result must not take (the stats)
 	allow     []string // --reply-allow patterns
 }
+
+// maxReplyTo bounds Pelm-Reply-To: NATS refuses a publish whose control
+// line (subject included) passes 4 KiB, and closes the connection.
+const maxReplyTo = 256
 
 func newReplyRules(prefix string, allow []string) (replyRules, error) {
 	for _, p := range allow {
@@ -68,11 +77,15 @@ func newReplyRules(prefix string, allow []string) (replyRules, error) {
 			return replyRules{}, fmt.Errorf("%w: reply-allow pattern %q is not a valid subject", ErrConfig, p)
 		}
 	}
-	return replyRules{forbidden: []string{prefix + ".req", prefix + ".dlq"}, allow: allow}, nil
+	return replyRules{forbidden: []string{prefix + ".req", prefix + ".dlq", prefix + ".state"},
+		exact: []string{prefix + ".stats"}, allow: allow}, nil
 }
 
 // check returns nil when results may go to subject.
 func (rr replyRules) check(subject string) *RequestError {
+	if len(subject) > maxReplyTo {
+		return reqErr(CodeBadRequest, "Pelm-Reply-To of %d bytes: at most %d", len(subject), maxReplyTo)
+	}
 	if !validSubject(subject, false) {
 		return reqErr(CodeBadRequest, "Pelm-Reply-To %q: not a valid subject without wildcards", subject)
 	}
@@ -81,7 +94,12 @@ func (rr replyRules) check(subject string) *RequestError {
 	}
 	for _, f := range rr.forbidden {
 		if subject == f || strings.HasPrefix(subject, f+".") {
-			return reqErr(CodeBadRequest, "Pelm-Reply-To %q: lies under %s, a result must not become a request or a dead letter", subject, f)
+			return reqErr(CodeBadRequest, "Pelm-Reply-To %q: lies under %s, a result must not become a request, a dead letter or state", subject, f)
+		}
+	}
+	for _, f := range rr.exact {
+		if subject == f {
+			return reqErr(CodeBadRequest, "Pelm-Reply-To %q: that subject carries the stats", subject)
 		}
 	}
 	for _, p := range rr.allow {
@@ -90,6 +108,16 @@ func (rr replyRules) check(subject string) *RequestError {
 		}
 	}
 	return reqErr(CodeBadRequest, "Pelm-Reply-To %q: not allowed by --reply-allow", subject)
+}
+
+// clip shortens client-supplied text quoted in an error message, which
+// also travels in the DLQ copy's Pelm-Error header.
+func clip(s string) string {
+	const max = 128
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
 
 // validSubject checks NATS subject syntax: dot-separated non-empty tokens

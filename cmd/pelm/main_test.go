@@ -133,6 +133,10 @@ func TestServeConfig(t *testing.T) {
 		{name: "reply-allow", args: []string{"--reply-allow", "a..b"}, wantErr: "reply-allow"},
 		{name: "prefix", args: []string{"--prefix", "$SYS"}, wantErr: "prefix"},
 		{name: "top-k", args: []string{"--top-k", "0"}, wantErr: "positive"},
+		{name: "negative tolerance", args: []string{"--tolerance", "-1"}, wantErr: "tolerance"},
+		{name: "zero threshold", args: []string{"--filter-threshold", "0"}, wantErr: "threshold"},
+		{name: "sync", args: []string{"--nats-sync", "sometimes"}, wantErr: "nats-sync"},
+		{name: "sync interval", args: []string{"--nats-sync", "2m"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,7 +90,19 @@ func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
 		MaxDeliver:    f.maxDeliver,
 		Logger:        log,
 	}
-	// Flags say what they mean: 0 is a value here, not "the default".
+	// Flags say what they mean: 0 is a value here, not "the default", and
+	// no value stands for another.
+	if f.tolerance < 0 || f.tolerance > 1 {
+		return cfg, fmt.Errorf("--tolerance %v: want 0 to 1", f.tolerance)
+	}
+	if f.filterThreshold < filter.MinThreshold || f.filterThreshold > filter.MaxThreshold {
+		return cfg, fmt.Errorf("--filter-threshold %v: want %v to %v", f.filterThreshold, filter.MinThreshold, filter.MaxThreshold)
+	}
+	if f.natsSync != "always" {
+		if d, err := time.ParseDuration(f.natsSync); err != nil || d <= 0 {
+			return cfg, fmt.Errorf("--nats-sync %q: want always or a positive duration such as 2m", f.natsSync)
+		}
+	}
 	if f.tolerance == 0 {
 		cfg.Tolerance = processor.ExactPhase
 	}
