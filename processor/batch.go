@@ -124,6 +124,9 @@ func (p *Processor) plan(m *memory) {
 	for _, i := range m.reqs {
 		s := &p.slots[i]
 		r, o := &s.req, &s.out
+		if p.cfg.Hook != nil && r.Has(hasID) {
+			p.cfg.Hook(HookRequest + string(r.ID))
+		}
 		switch o.op {
 		case OpStore, OpProcess:
 			moral := filter.DefaultMoral

@@ -98,14 +98,23 @@ func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) er
 	if err != nil {
 		return err
 	}
+	if err := p.deadLetterRaw(ctx, st, raw, reqErr(CodeInternal, "not processed after %d deliveries", adv.Deliveries)); err != nil {
+		return err
+	}
+	p.log.Warn().Uint64("seq", adv.StreamSeq).Uint64("deliveries", adv.Deliveries).Msg("request moved to the DLQ")
+	return nil
+}
+
+// deadLetterRaw copies a request read back from the requests stream to the
+// DLQ, publishes its error result, and deletes it from the stream.
+func (p *Processor) deadLetterRaw(ctx context.Context, st jetstream.Stream, raw *jetstream.RawStreamMsg, e *RequestError) error {
 	rt := parseSubject(raw.Subject, p.reqPrefix)
-	e := reqErr(CodeInternal, "not processed after %d deliveries", adv.Deliveries)
-	dl := p.deadLetterOf(raw.Header, raw.Data, adv.StreamSeq, rt.memory, rt.opName, e.Error())
+	dl := p.deadLetterOf(raw.Header, raw.Data, raw.Sequence, rt.memory, rt.opName, e.Error())
 	if _, err := p.js.PublishMsg(ctx, dl); err != nil {
 		return err
 	}
 	// The request still gets its (error) result.
-	o := &outcome{opName: rt.opName, op: rt.op, memory: rt.memory, reqID: raw.Header.Get(hdrMsgID), seq: adv.StreamSeq, err: e}
+	o := &outcome{opName: rt.opName, op: rt.op, memory: rt.memory, reqID: raw.Header.Get(hdrMsgID), seq: raw.Sequence, err: e}
 	if enc, known := encodingOf(raw.Header.Get(hdrContentType)); known {
 		o.enc, o.ctype = enc, raw.Header.Get(hdrContentType)
 	}
@@ -118,6 +127,5 @@ func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) er
 	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Header: rh.h, Data: newResultEncoder().encode(o)}); err != nil {
 		return err
 	}
-	p.log.Warn().Uint64("seq", adv.StreamSeq).Uint64("deliveries", adv.Deliveries).Msg("request moved to the DLQ")
-	return st.DeleteMsg(ctx, adv.StreamSeq)
+	return st.DeleteMsg(ctx, raw.Sequence)
 }

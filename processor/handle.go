@@ -13,6 +13,10 @@ const (
 	HookAfterPersist = "after-persist" // its effects are durable, no result is out
 	HookAfterPublish = "after-publish" // its results are handed to NATS, not flushed
 	HookBeforeAck    = "before-ack"    // its results reached the server, nothing is acked
+
+	// HookRequest+id is passed for each request that names an id, just
+	// before its memory runs it.
+	HookRequest = "request:"
 )
 
 func (p *Processor) hook(point string) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // recoveredMsg is a request that an earlier processor pulled and never
@@ -52,25 +53,67 @@ func (m *recoveredMsg) finish() error {
 	return err
 }
 
+// recoveryMarker records, in the state stream, what a recovery is running,
+// so that a request that kills the processor every time it runs (a poison
+// request) is found and set aside instead of killing it forever: JetStream
+// cannot count these attempts, since recovered requests are read back
+// rather than redelivered.
+type recoveryMarker struct {
+	From     uint64 `msgpack:"from"`     // first pending request when the recovery began; 0: none running
+	Seq      uint64 `msgpack:"seq"`      // the request being run alone, in isolation mode
+	Attempts int    `msgpack:"attempts"` // how often Seq has been run alone
+}
+
+func (p *Processor) readMarker(ctx context.Context) (recoveryMarker, error) {
+	var m recoveryMarker
+	st, err := p.js.Stream(ctx, StateStream)
+	if err != nil {
+		return m, err
+	}
+	raw, err := st.GetLastMsgForSubject(ctx, p.subj.base+"recovering")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	return m, msgpack.Unmarshal(raw.Data, &m)
+}
+
+func (p *Processor) writeMarker(ctx context.Context, m recoveryMarker) error {
+	_, err := p.js.Publish(ctx, p.subj.base+"recovering", encodeRecord(m))
+	return err
+}
+
 // recoverPending runs, before anything new is pulled, the requests that a
 // processor which died had pulled and not acknowledged. Without this
 // JetStream would redeliver them only after AckWait, behind newer requests;
 // with it they run first, in stream order, and those whose effects were
 // already durable replay their results.
+//
+// When the previous recovery itself died, the requests run one at a time,
+// each announced in the marker first; one that has died MaxDeliver times
+// goes to the DLQ with an internal error.
 func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer, b func([]jetstream.Msg)) error {
 	ci, err := cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: consumer info: %w", ErrSetup, err)
 	}
+	marker, err := p.readMarker(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
+	}
 	if ci.NumAckPending == 0 {
+		if marker.From != 0 {
+			return p.writeMarker(ctx, recoveryMarker{})
+		}
 		return nil
 	}
 	st, err := p.js.Stream(ctx, RequestsStream)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	var batch []jetstream.Msg
-	n := 0
+	var pending []*jetstream.RawStreamMsg
 	for seq := ci.AckFloor.Stream + 1; seq <= ci.Delivered.Stream; seq++ {
 		raw, err := st.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -79,17 +122,50 @@ func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer,
 		if err != nil {
 			return fmt.Errorf("%w: recover request %d: %w", ErrSetup, seq, err)
 		}
-		batch = append(batch, &recoveredMsg{raw: raw, st: st})
-		if len(batch) == p.cfg.Batch.MaxSize {
+		pending = append(pending, raw)
+	}
+	if len(pending) == 0 {
+		return p.writeMarker(ctx, recoveryMarker{})
+	}
+	isolate := false
+	for _, raw := range pending {
+		isolate = isolate || raw.Sequence == marker.From
+	}
+	if !isolate {
+		if err := p.writeMarker(ctx, recoveryMarker{From: pending[0].Sequence}); err != nil {
+			return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
+		}
+		var batch []jetstream.Msg
+		for _, raw := range pending {
+			batch = append(batch, &recoveredMsg{raw: raw, st: st})
+			if len(batch) == p.cfg.Batch.MaxSize {
+				b(batch)
+				batch = batch[:0]
+			}
+		}
+		if len(batch) > 0 {
 			b(batch)
-			n += len(batch)
-			batch = batch[:0]
+		}
+	} else {
+		for _, raw := range pending {
+			attempts := 1
+			if raw.Sequence == marker.Seq {
+				attempts = marker.Attempts + 1
+			}
+			if attempts > p.cfg.MaxDeliver {
+				reason := reqErr(CodeInternal, "the processor died %d times running this request", attempts-1)
+				if err := p.deadLetterRaw(ctx, st, raw, reason); err != nil {
+					return fmt.Errorf("%w: dead-letter request %d: %w", ErrSetup, raw.Sequence, err)
+				}
+				continue
+			}
+			if err := p.writeMarker(ctx, recoveryMarker{From: raw.Sequence, Seq: raw.Sequence, Attempts: attempts}); err != nil {
+				return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
+			}
+			b([]jetstream.Msg{&recoveredMsg{raw: raw, st: st}})
 		}
 	}
-	if len(batch) > 0 {
-		b(batch)
-		n += len(batch)
-	}
-	p.log.Info().Int("requests", n).Msg("requests of a processor that stopped unexpectedly recovered")
-	return nil
+	p.log.Info().Int("requests", len(pending)).Bool("one_at_a_time", isolate).
+		Msg("requests of a processor that stopped unexpectedly recovered")
+	return p.writeMarker(ctx, recoveryMarker{})
 }

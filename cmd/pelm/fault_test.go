@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // faultSeeds are the loads each scenario runs: one in -short mode, more in
@@ -146,4 +147,57 @@ func TestFaultSlowBatch(t *testing.T) {
 	f.publish(load, 0)
 	c := f.check(load, true)
 	t.Logf("seed %d: %d requests, %d results (%d replays), %d items", seed, c.requests, c.results, c.replays, c.storedItems)
+}
+
+// TestFaultPoisonRequest sends a request that kills pelm whenever it runs.
+// Restarted each time, pelm finds it, runs it alone up to --max-deliver
+// times, then sets it aside in the DLQ with an internal error; everything
+// else is answered and stored as if it had never been sent.
+func TestFaultPoisonRequest(t *testing.T) {
+	f := newFaultEnv(t)
+	load := makeLoad(faultSeeds()[0], 100)
+	var poison *spec
+	for _, s := range load[40:] {
+		if s.op == "store" {
+			poison, s.id = s, "poison"
+			break
+		}
+	}
+	env := []string{"PELM_TEST_POISON=poison", "PELM_MAX_DELIVER=3"}
+	f.startPelm(env...)
+	f.publish(load, 0)
+	crashes := 0
+	for ; crashes < 12; crashes++ {
+		if !f.waitExitOrResults(load, 30*time.Second) {
+			break // it stopped crashing and answered everything
+		}
+		f.startPelm(env...)
+	}
+	if crashes < 4 {
+		t.Fatalf("pelm died %d times; a poison request should kill it until it is set aside", crashes)
+	}
+	f.mu.Lock()
+	var r struct {
+		OK    bool `msgpack:"ok"`
+		Error struct {
+			Code string `msgpack:"code"`
+		} `msgpack:"error"`
+	}
+	err := msgpack.Unmarshal(f.results[poison.seq][0], &r)
+	f.mu.Unlock()
+	if err != nil || r.OK || r.Error.Code != "internal" {
+		t.Fatalf("the poison request's result: %+v, %v", r, err)
+	}
+	dlq, err := f.js.Stream(context.Background(), processor.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := dlq.Info(context.Background())
+	if info.State.Msgs != 1 {
+		t.Errorf("the DLQ holds %d messages, want the poison request", info.State.Msgs)
+	}
+	// The reference never runs the poison request: it was set aside.
+	poison.op = "retrieve"
+	c := f.check(load, true)
+	t.Logf("%d crashes; %d requests, %d results, %d items", crashes, c.requests, c.results, c.storedItems)
 }

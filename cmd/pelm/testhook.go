@@ -16,11 +16,13 @@ import (
 //	PELM_TEST_CRASH=<point>:<n>       SIGKILL this process the n-th time the
 //	                                  batch loop reaches point
 //	PELM_TEST_DELAY=<point>:<duration> sleep there, every time
+//	PELM_TEST_POISON=<id>             SIGKILL this process whenever a request
+//	                                  with that id is about to run
 //
 // Points are processor.HookAfterPull, HookAfterPersist, HookAfterPublish
-// and HookBeforeAck. With neither set it returns nil.
-func testHook(crash, delay string) (func(string), error) {
-	if crash == "" && delay == "" {
+// and HookBeforeAck. With none set it returns nil.
+func testHook(crash, delay, poison string) (func(string), error) {
+	if crash == "" && delay == "" && poison == "" {
 		return nil, nil
 	}
 	valid := map[string]bool{processor.HookAfterPull: true, processor.HookAfterPersist: true,
@@ -55,7 +57,12 @@ func testHook(crash, delay string) (func(string), error) {
 		}
 	}
 	seen := 0 // the hook runs on the batch goroutine only
+	poisonPoint := processor.HookRequest + poison
 	return func(point string) {
+		if poison != "" && point == poisonPoint {
+			_ = syscall.Kill(syscall.Getpid(), syscall.SIGKILL)
+			select {}
+		}
 		if point == delayPoint {
 			time.Sleep(pause)
 		}
