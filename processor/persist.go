@@ -3,11 +3,13 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
 
@@ -218,8 +220,42 @@ func (p *Processor) writeEffects(c *committer, s *slot) error {
 }
 
 // confirmAcks marks the done records of the requests acked in the previous
-// batch for removal with the next commit.
+// batch for removal with the next commit. A flush confirms only what was
+// sent on the same connection: when the client reconnected since those acks
+// went out, they may have died with the old connection, and the records
+// wait until the requests are seen gone from the stream (checkUnsure).
 func (p *Processor) confirmAcks() {
-	p.pendingDelete = append(p.pendingDelete, p.acked...)
+	if p.nc.Stats().Reconnects != p.ackedOn {
+		p.unsure = append(p.unsure, p.acked...)
+	} else {
+		p.pendingDelete = append(p.pendingDelete, p.acked...)
+	}
 	p.acked = p.acked[:0]
+}
+
+// checkUnsure looks up the requests whose acks may have been lost: gone
+// from the work-queue stream means acked, so their done records can go.
+// One still there will be redelivered and replayed.
+func (p *Processor) checkUnsure() {
+	if len(p.unsure) == 0 || time.Since(p.unsureChecked) < time.Second {
+		return
+	}
+	p.unsureChecked = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	st, err := p.js.Stream(ctx, RequestsStream)
+	if err != nil {
+		return // try again with the next batch
+	}
+	keep := p.unsure[:0]
+	for _, seq := range p.unsure {
+		_, err := st.GetMsg(ctx, seq)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			p.pendingDelete = append(p.pendingDelete, seq)
+		default: // still waiting for its redelivery, or not known yet
+			keep = append(keep, seq)
+		}
+	}
+	p.unsure = keep
 }

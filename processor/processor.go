@@ -36,6 +36,9 @@ type Processor struct {
 	done          map[uint64]*doneEntry // results of effectful requests not yet confirmed acked
 	acked         []uint64              // done records acked in the last batch, awaiting confirmation
 	pendingDelete []uint64              // done records confirmed acked, removed with the next commit
+	unsure        []uint64              // acked across a reconnect: maybe lost, see checkUnsure
+	ackedOn       uint64                // the connection's reconnect count when p.acked were sent
+	unsureChecked time.Time
 	touched       []*memory
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
@@ -118,7 +121,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	batchMax := p.cfg.Batch.MaxSize
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * batchMax))
+	// Short pull requests with frequent heartbeats: when the server goes
+	// away, the iterator notices within a couple of seconds and pulls anew
+	// from the server it reconnects to, rather than after half a minute.
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*batchMax),
+		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return fmt.Errorf("%w: consume: %w", ErrSetup, err)
 	}

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -26,6 +27,7 @@ const flushTimeout = 5 * time.Second
 func (p *Processor) publishAndAck() {
 	var dlq []jetstream.PubAckFuture
 	published, pubFailed, pubErr := uint64(0), 0, error(nil)
+	gen := p.nc.Stats().Reconnects
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
@@ -53,6 +55,11 @@ func (p *Processor) publishAndAck() {
 	}
 	p.hook(HookAfterPublish)
 	flushErr := p.nc.FlushTimeout(flushTimeout)
+	if flushErr == nil && p.nc.Stats().Reconnects != gen {
+		// The flush went over a new connection: what was written to the old
+		// one before it died may be lost.
+		flushErr = errors.New("processor: reconnected while publishing results")
+	}
 	if flushErr != nil {
 		p.log.Warn().Err(flushErr).Int("batch", len(p.slots)).Msg("flush results; the batch will be redelivered")
 	} else {
@@ -61,6 +68,7 @@ func (p *Processor) publishAndAck() {
 		p.confirmAcks()
 	}
 	p.hook(HookBeforeAck)
+	p.ackedOn = gen
 	st := batchStats{results: published}
 	dlqCtx, cancel := context.WithTimeout(context.Background(), flushTimeout) // one wait for all the batch's dead letters
 	defer cancel()

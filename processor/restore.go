@@ -53,24 +53,38 @@ func (p *Processor) Restore() (RestoreInfo, error) {
 // restore rebuilds every memory, its filter and the done records from the
 // state stream, replacing whatever the processor held.
 func (p *Processor) restore() error {
+	// Each call gets a short deadline of its own: right after a NATS server
+	// restart an API request can go unanswered, and the batch loop must
+	// fail fast and try again rather than wait out the whole restore.
 	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
 	defer cancel()
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	call := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, apiTimeout)
+		cancels = append(cancels, cancel)
+		return c
+	}
 	start := time.Now()
 	p.memories, p.order = map[string]*memory{}, nil
-	p.done, p.pendingDelete, p.acked, p.retiring = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0], p.retiring[:0]
+	p.done, p.pendingDelete, p.acked, p.retiring, p.unsure = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0], p.retiring[:0], p.unsure[:0]
 
-	st, err := p.js.Stream(ctx, StateStream)
+	st, err := p.js.Stream(call(), StateStream)
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
-	info, err := st.Info(ctx)
+	info, err := st.Info(call())
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
 	if info.State.Msgs == 0 {
 		return nil
 	}
-	cons, err := p.js.OrderedConsumer(ctx, StateStream, jetstream.OrderedConsumerConfig{
+	cons, err := p.js.OrderedConsumer(call(), StateStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{p.subj.base + "m.>"},
 	})
 	if err != nil {
@@ -81,7 +95,7 @@ func (p *Processor) restore() error {
 	items := 0
 	// Ask for no more than what is pending, so that the last fetch does not
 	// sit out its wait for messages that will never come.
-	ci, err := cons.Info(ctx)
+	ci, err := cons.Info(call())
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
@@ -118,7 +132,7 @@ func (p *Processor) restore() error {
 		}
 		m.filter.SetState(filter.State{Threshold: rec.Threshold, EMA: rec.EMA})
 	}
-	if err := p.forgetAckedDone(ctx); err != nil {
+	if err := p.forgetAckedDone(call()); err != nil {
 		return err
 	}
 	p.restored = RestoreInfo{Memories: len(p.order), Items: items, Took: time.Since(start)}

@@ -147,5 +147,8 @@ func encodeRecord(v any) []byte {
 	return b
 }
 
-// stateTimeout bounds one commit or one restore read.
-const stateTimeout = 10 * time.Second
+// stateTimeout bounds one commit; apiTimeout one JetStream API call.
+const (
+	stateTimeout = 10 * time.Second
+	apiTimeout   = 5 * time.Second
+)

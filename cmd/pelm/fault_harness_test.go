@@ -66,7 +66,8 @@ type faultEnv struct {
 	js    jetstream.JetStream
 
 	mu      sync.Mutex
-	results map[uint64][][]byte // every result seen, by request sequence
+	results map[uint64][][]byte // every result the witness stream stored, by request sequence
+	core    map[uint64][][]byte // every result a core subscription saw
 
 	proc   *exec.Cmd
 	exited chan error
@@ -74,7 +75,7 @@ type faultEnv struct {
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
-	f := &faultEnv{t: t, store: t.TempDir(), port: freePort(t), results: map[uint64][][]byte{}}
+	f := &faultEnv{t: t, store: t.TempDir(), port: freePort(t), results: map[uint64][][]byte{}, core: map[uint64][][]byte{}}
 	f.startServer()
 	t.Cleanup(func() {
 		f.killPelm()
@@ -91,17 +92,41 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	if f.js, err = jetstream.New(nc); err != nil {
 		t.Fatal(err)
 	}
-	// A witness of every result: a core subscription survives the server's
-	// restarts (nats.go resubscribes), and what was published while it was
-	// away is published again, since its request was not acked.
-	if _, err := nc.Subscribe("pelm.res.>", func(m *nats.Msg) {
-		seq, err := strconv.ParseUint(m.Header.Get("Pelm-Seq"), 10, 64)
+	// A witness of every result: a stream stores each one as the server
+	// receives it, even while this client is away reconnecting, and an
+	// ordered consumer (which re-creates itself after a server restart)
+	// reads them. Its duplicate window is the shortest NATS allows (100 ms), so replays,
+	// which come seconds later, are kept too.
+	ctx := context.Background()
+	if _, err := f.js.CreateStream(ctx, jetstream.StreamConfig{Name: "WITNESS", Subjects: []string{"pelm.res.>"},
+		Storage: jetstream.FileStorage, Duplicates: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := f.js.OrderedConsumer(ctx, "WITNESS", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		seq, err := strconv.ParseUint(m.Headers().Get("Pelm-Seq"), 10, 64)
 		if err != nil {
-			t.Errorf("result without Pelm-Seq on %s", m.Subject)
+			t.Errorf("result without Pelm-Seq on %s", m.Subject())
 			return
 		}
 		f.mu.Lock()
-		f.results[seq] = append(f.results[seq], append([]byte(nil), m.Data...))
+		f.results[seq] = append(f.results[seq], append([]byte(nil), m.Data()...))
+		f.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	// A stream only stores what arrives once JetStream is up again after a
+	// server restart; a core subscription, back within 50 ms, sees what is
+	// published before that. The union is the witness.
+	if _, err := nc.Subscribe("pelm.res.>", func(m *nats.Msg) {
+		seq, _ := strconv.ParseUint(m.Header.Get("Pelm-Seq"), 10, 64)
+		f.mu.Lock()
+		f.core[seq] = append(f.core[seq], append([]byte(nil), m.Data...))
 		f.mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
@@ -110,6 +135,16 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// resultsOf returns a request's results (call with f.mu held): those the
+// stream stored, or those the core subscription saw when the stream missed
+// them.
+func (f *faultEnv) resultsOf(seq uint64) [][]byte {
+	if rs := f.results[seq]; len(rs) > 0 {
+		return rs
+	}
+	return f.core[seq]
 }
 
 func (f *faultEnv) startServer() {
@@ -178,7 +213,7 @@ func (f *faultEnv) waitExitOrResults(load []*spec, d time.Duration) bool {
 		f.mu.Lock()
 		missing := 0
 		for _, s := range load {
-			if len(f.results[s.seq]) == 0 {
+			if len(f.resultsOf(s.seq)) == 0 {
 				missing++
 			}
 		}
@@ -316,7 +351,7 @@ func (f *faultEnv) waitResults(load []*spec, d time.Duration) {
 		missing := 0
 		f.mu.Lock()
 		for _, s := range load {
-			if len(f.results[s.seq]) == 0 {
+			if len(f.resultsOf(s.seq)) == 0 {
 				missing++
 			}
 		}
@@ -325,10 +360,41 @@ func (f *faultEnv) waitResults(load []*spec, d time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("%d of %d requests have no result after %v\n%s", missing, len(load), d, f.logs)
+			if f.proc != nil { // its goroutines, for the diagnosis
+				_ = f.proc.Process.Signal(syscall.SIGQUIT)
+				select {
+				case <-f.exited:
+					f.proc = nil
+				case <-time.After(5 * time.Second):
+				}
+			}
+			f.t.Fatalf("%d of %d requests have no result after %v: %s\n%s", missing, len(load), d, f.whereAre(load), f.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// whereAre says, for the requests without a result, whether they are still
+// in the requests stream (not acked) or gone (acked, so a result was lost).
+func (f *faultEnv) whereAre(load []*spec) string {
+	st, err := f.js.Stream(context.Background(), processor.RequestsStream)
+	if err != nil {
+		return err.Error()
+	}
+	var b bytes.Buffer
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range load {
+		if len(f.resultsOf(s.seq)) > 0 {
+			continue
+		}
+		_, err := st.GetMsg(context.Background(), s.seq)
+		fmt.Fprintf(&b, "seq %d (%s %s) in the stream: %v; ", s.seq, s.op, s.id, err == nil)
+		if b.Len() > 2000 {
+			break
+		}
+	}
+	return b.String()
 }
 
 // waitResultCount waits until at least n requests have a result.
@@ -337,7 +403,7 @@ func (f *faultEnv) waitResultCount(n int, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for {
 		f.mu.Lock()
-		got := len(f.results)
+		got := max(len(f.results), len(f.core))
 		f.mu.Unlock()
 		if got >= n {
 			return
@@ -370,7 +436,7 @@ func (f *faultEnv) check(load []*spec, ordered bool) counts {
 	c.requests = len(load)
 	f.mu.Lock()
 	for _, s := range load {
-		rs := f.results[s.seq]
+		rs := f.resultsOf(s.seq)
 		c.results += len(rs)
 		c.replays += len(rs) - 1
 		if s.op == "retrieve" {
@@ -380,7 +446,7 @@ func (f *faultEnv) check(load []*spec, ordered bool) counts {
 			if !sameAnswer(rs[0], r) {
 				a, _ := processor.BodyJSON(rs[0], "")
 				b, _ := processor.BodyJSON(r, "")
-				f.t.Errorf("seq %d (%s %s): two different results: the request took effect twice\n%s\n%s", s.seq, s.op, s.id, a, b)
+				f.t.Errorf("seq %d (%s %s): two different results: the request took effect twice\n%s\n%s\n%s", s.seq, s.op, s.id, a, b, f.logs)
 			}
 		}
 	}
@@ -416,7 +482,7 @@ func (f *faultEnv) check(load []*spec, ordered bool) counts {
 			Accepted bool `msgpack:"accepted"`
 			Found    bool `msgpack:"found"`
 		}
-		if err := msgpack.Unmarshal(f.results[s.seq][0], &r); err != nil {
+		if err := msgpack.Unmarshal(f.resultsOf(s.seq)[0], &r); err != nil {
 			f.t.Fatal(err)
 		}
 		switch {

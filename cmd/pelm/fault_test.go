@@ -183,7 +183,7 @@ func TestFaultPoisonRequest(t *testing.T) {
 			Code string `msgpack:"code"`
 		} `msgpack:"error"`
 	}
-	err := msgpack.Unmarshal(f.results[poison.seq][0], &r)
+	err := msgpack.Unmarshal(f.resultsOf(poison.seq)[0], &r)
 	f.mu.Unlock()
 	if err != nil || r.OK || r.Error.Code != "internal" {
 		t.Fatalf("the poison request's result: %+v, %v", r, err)
