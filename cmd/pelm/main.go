@@ -19,6 +19,7 @@ const usage = `pelm: a governed vector memory on NATS JetStream
 
 Usage:
   pelm serve     [flags]   run the processor (embedded NATS unless --nats-url)
+  pelm bench     [flags]   measure pelm against a bare JetStream echo (in-process unless --nats-url)
   pelm store     [flags]   store a vector
   pelm retrieve  [flags]   retrieve the closest items
   pelm process   [flags]   filter, retrieve context, then store
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch verb {
 	case "serve":
 		return serve(ctx, rest, stderr)
+	case "bench":
+		return benchCmd(ctx, rest, stdout, stderr)
 	case "store", "retrieve", "process", "forget":
 		return request(ctx, verb, rest, stdin, stdout, stderr)
 	case "watch":
