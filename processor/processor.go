@@ -134,7 +134,7 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	in := make(chan jetstream.Msg, batchMax)
 	var wg sync.WaitGroup
-	wg.Go(func() { p.pull(it, in) })
+	wg.Go(func() { p.pull(cons, it, in) })
 	stop := context.AfterFunc(ctx, it.Drain) // stop pulling; Next still returns what is buffered
 	defer stop()
 
@@ -165,12 +165,36 @@ func (p *Processor) Run(ctx context.Context) error {
 	return runErr
 }
 
+// idleCheck is how long the pull loop waits for a message before it checks
+// that its consumer still exists.
+const idleCheck = 5 * time.Second
+
 // pull moves messages from the iterator to the batcher until the iterator
 // is closed.
-func (p *Processor) pull(it jetstream.MessagesContext, in chan<- jetstream.Msg) {
+func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, in chan<- jetstream.Msg) {
 	defer close(in)
+	missing := 0 // consecutive checks that found no consumer
 	for {
-		msg, err := it.Next()
+		msg, err := it.Next(jetstream.NextMaxWait(idleCheck))
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+			// Idle, or the server went quiet: make sure there is still a
+			// consumer to wait on. A deletion is not always announced to a
+			// waiting iterator.
+			ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+			_, err := cons.Info(ctx)
+			cancel()
+			if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				missing = 0
+				continue
+			}
+			// Twice in a row, a check apart: a server that has just
+			// restarted may not have loaded its consumers yet.
+			if missing++; missing == 2 {
+				p.pullErr = err
+				return
+			}
+			continue
+		}
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 			if p.pullErr == nil {
 				p.pullErr = err

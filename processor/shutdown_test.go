@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -132,6 +133,7 @@ func TestRunFailsWhenItCannotConsume(t *testing.T) {
 			t.Fatal("Run returned nil after its consumer was deleted")
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("Run kept going without a consumer")
+		buf := make([]byte, 1<<20)
+		t.Fatalf("Run kept going without a consumer\n%s", buf[:runtime.Stack(buf, true)])
 	}
 }
