@@ -7,6 +7,7 @@ import (
 	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/filter"
 	"github.com/pelm-dev/pelm/pelm"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -49,6 +50,10 @@ type Config struct {
 	MaxDeliver int           // of a created consumer; 0 means 5
 
 	Logger zerolog.Logger // zero value: no logging
+
+	// Registerer, when set, receives the processor's Prometheus series
+	// (pelm_requests_total and the others of metrics.go).
+	Registerer prometheus.Registerer
 
 	// Hook, when set, is called at the points of the batch loop named by
 	// the Hook* constants. It is for fault tests (crash or stall at a

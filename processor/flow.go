@@ -127,5 +127,6 @@ func (p *Processor) deadLetterRaw(ctx context.Context, st jetstream.Stream, raw 
 	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Header: rh.h, Data: newResultEncoder().encode(o)}); err != nil {
 		return err
 	}
+	p.metrics.deadLetter()
 	return st.DeleteMsg(ctx, raw.Sequence)
 }

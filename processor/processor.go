@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,10 +44,12 @@ type Processor struct {
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
 	restored      RestoreInfo
-	pullErr       error      // why pulling stopped; read after the pull goroutine is done
-	maxResult     int        // the largest result body the server takes
-	retiring      []retiring // done records deleted durably, kept in memory a while
-	consumed      uint64     // messages handled so far
+	metrics       *promMetrics // nil without a Registerer
+	ready         atomic.Bool  // restored, recovered and consuming
+	pullErr       error        // why pulling stopped; read after the pull goroutine is done
+	maxResult     int          // the largest result body the server takes
+	retiring      []retiring   // done records deleted durably, kept in memory a while
+	consumed      uint64       // messages handled so far
 
 	// batch scratch, reused
 	slots  []slot
@@ -88,6 +91,11 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		subj:     stateSubjects{base: cfg.Prefix + ".state."},
 		done:     map[uint64]*doneEntry{},
 		seen:     map[uint64]int{},
+	}
+	if cfg.Registerer != nil {
+		if p.metrics, err = newMetrics(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
+		}
 	}
 	p.committer = committer{nc: nc, subj: p.subj}
 	p.maxResult = int(nc.MaxPayload()) - 1024 // room for the headers
@@ -135,11 +143,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	in := make(chan jetstream.Msg, batchMax)
 	var wg sync.WaitGroup
 	wg.Go(func() { p.pull(cons, it, in) })
-	stop := context.AfterFunc(ctx, it.Drain) // stop pulling; Next still returns what is buffered
+	stop := context.AfterFunc(ctx, func() { p.ready.Store(false); it.Drain() }) // stop pulling; Next still returns what is buffered
 	defer stop()
+	p.metrics.memories(p.order)
+	p.ready.Store(true)
+	defer p.ready.Store(false)
 
 	statsCtx, cancelStats := context.WithCancel(context.Background())
-	wg.Go(func() { p.statsLoop(statsCtx) })
+	wg.Go(func() { p.statsLoop(statsCtx, cons) })
 
 	_ = b.Run(context.Background(), in, p.handleBatch) // returns once pull closes in
 	var runErr error
@@ -215,7 +226,11 @@ func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, 
 	}
 }
 
-func (p *Processor) statsLoop(ctx context.Context) {
+// Ready reports whether the processor is serving: its streams and consumer
+// are there, its memories restored, and it is connected to NATS.
+func (p *Processor) Ready() bool { return p.ready.Load() && p.nc.IsConnected() }
+
+func (p *Processor) statsLoop(ctx context.Context, cons jetstream.Consumer) {
 	t := time.NewTicker(p.cfg.StatsInterval)
 	defer t.Stop()
 	for {
@@ -223,6 +238,13 @@ func (p *Processor) statsLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			if p.metrics != nil {
+				ictx, cancel := context.WithTimeout(ctx, apiTimeout)
+				if ci, err := cons.Info(ictx); err == nil {
+					p.metrics.pending.Set(float64(ci.NumPending))
+				}
+				cancel()
+			}
 			st := p.stats.snapshot(now)
 			data, err := encodeStats(st, p.cfg.StatsJSON)
 			if err != nil {

@@ -91,12 +91,14 @@ func (p *Processor) publishAndAck() {
 			dlq = dlq[1:]
 			if waitPubAck(f, dlqCtx.Done()) {
 				_ = s.msg.Term()
+				p.metrics.deadLetter()
 			} else {
 				p.nak(s)
 			}
 		}
 	}
 	p.stats.record(&st, p.slots, p.order)
+	p.metrics.observe(p.slots, p.order)
 	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).Msg("batch")
 }
 

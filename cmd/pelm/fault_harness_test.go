@@ -168,7 +168,7 @@ func (f *faultEnv) startPelm(env ...string) {
 	f.t.Helper()
 	cmd := exec.Command(pelmBinary(f.t), "serve", "--nats-url", "nats://127.0.0.1:"+strconv.Itoa(f.port),
 		"--dim", strconv.Itoa(faultDim), "--capacity", "100000", "--batch-max", "32", "--ack-wait", "3s",
-		"--stats-interval", "1h", "--log-level", "info")
+		"--stats-interval", "1h", "--log-level", "info", "--http-listen", "")
 	cmd.Env = append(os.Environ(), env...)
 	f.logs = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = f.logs, f.logs

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,12 +45,14 @@ func cli(t *testing.T, stdin string, args ...string) map[string]any {
 // TestServeAndClientVerbs runs `pelm serve` with its embedded server and
 // drives it with the client verbs, as the README's walk-through does.
 func TestServeAndClientVerbs(t *testing.T) {
-	port := freePort(t)
+	port, httpPort := freePort(t), freePort(t)
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	web := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
 		served <- run(ctx, []string{"serve", "--nats-listen", "127.0.0.1:" + strconv.Itoa(port),
+			"--http-listen", "127.0.0.1:" + strconv.Itoa(httpPort),
 			"--data-dir", t.TempDir(), "--dim", "3", "--log-level", "warn"}, nil, io.Discard, io.Discard)
 	}()
 	u := "--nats-url=" + url
@@ -90,6 +93,38 @@ func TestServeAndClientVerbs(t *testing.T) {
 		r["error"].(map[string]any)["code"] != "bad_dimension" {
 		t.Errorf("retrieve with a wrong dimension: %v", r)
 	}
+	// What an operator sees over HTTP.
+	if code, _ := httpGet(t, web+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, _ := httpGet(t, web+"/readyz"); code != 200 {
+		t.Errorf("/readyz: %d while serving", code)
+	}
+	// A batch's series are updated after its results go out: poll.
+	for until := time.Now().Add(10 * time.Second); ; {
+		_, body := httpGet(t, web+"/metrics")
+		if strings.Contains(body, "pelm_dead_letters_total 1") || time.Now().After(until) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, body := httpGet(t, web+"/metrics")
+	for _, want := range []string{
+		`pelm_requests_total{memory="notes",op="store",outcome="ok"} 3`,
+		`pelm_requests_total{memory="notes",op="retrieve",outcome="error"} 1`,
+		`pelm_requests_total{memory="notes",op="forget",outcome="ok"} 1`,
+		`pelm_memory_items{memory="notes"} 3`,
+		`pelm_memory_capacity_items{memory="notes"} 20000`,
+		`pelm_request_duration_seconds_count{stage="total"}`,
+		`pelm_batch_size_count`,
+		`pelm_dead_letters_total 1`,
+		`process_resident_memory_bytes`,
+		`go_gc_duration_seconds`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics (%d) lacks %s", code, want)
+		}
+	}
 	stop()
 	select {
 	case err := <-served:
@@ -99,6 +134,17 @@ func TestServeAndClientVerbs(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop within 20s of SIGTERM's equivalent")
 	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func TestParseFlagsEnvironment(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 type serveFlags struct {
 	natsURL, natsListen, dataDir string
 	natsSync                     string
+	httpListen                   string
 	prefix                       string
 	dim, capacity                int
 	eviction                     string
@@ -49,6 +50,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.natsURL, "nats-url", "", "NATS server to use; empty starts an embedded one (env NATS_URL)")
 	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for other programs")
 	fs.StringVar(&f.dataDir, "data-dir", "./pelm-data", "where the embedded NATS server stores its JetStream data")
+	fs.StringVar(&f.httpListen, "http-listen", ":8080", "where /healthz, /readyz and /metrics are served; empty disables them")
 	fs.StringVar(&f.natsSync, "nats-sync", "always", "when the embedded NATS server syncs to disk: always (before it acks) or an interval such as 2m")
 	fs.StringVar(&f.prefix, "prefix", processor.DefaultPrefix, "subject prefix")
 	fs.IntVar(&f.dim, "dim", pelm.DefaultDim, "vector dimension of every memory (1 to 4096)")
@@ -175,10 +177,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}
+	reg := newRegistry()
+	cfg.Registerer = reg
 	p, err := processor.New(nc, cfg)
 	if err != nil {
 		nc.Close()
 		return err
+	}
+	if f.httpListen != "" {
+		stopHTTP, err := serveHTTP(f.httpListen, reg, p.Ready, log)
+		if err != nil {
+			nc.Close()
+			return fmt.Errorf("--http-listen %q: %w", f.httpListen, err)
+		}
+		defer stopHTTP()
 	}
 	runErr := p.Run(ctx)
 	drainAndWait(nc, 10*time.Second)

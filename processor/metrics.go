@@ -1,0 +1,133 @@
+package processor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// promMetrics are the processor's Prometheus series (PROTOCOL.md, Stats: the
+// same numbers as pelm.stats, in Prometheus form). They are updated once
+// per batch on the batch goroutine; the client library's counters are
+// atomic, so a scrape needs no lock of ours.
+type promMetrics struct {
+	requests    *prometheus.CounterVec   // memory, op, outcome
+	latency     *prometheus.HistogramVec // stage: queue, process, total
+	batchSize   prometheus.Histogram
+	pending     prometheus.Gauge
+	redelivered prometheus.Counter
+	deadLetters prometheus.Counter
+	replays     prometheus.Counter
+	memSize     *prometheus.GaugeVec
+	memCap      *prometheus.GaugeVec
+	memThresh   *prometheus.GaugeVec
+	memEMA      *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*promMetrics, error) {
+	m := &promMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pelm_requests_total",
+			Help: "Requests handled, by memory, op and outcome (ok, error, rejected).",
+		}, []string{"memory", "op", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pelm_request_duration_seconds",
+			Help:    "Request latency by stage: queue (stream to batch start), process (batch start to result), total (stream to result).",
+			Buckets: prometheus.ExponentialBucketsRange(50e-6, 10, 20),
+		}, []string{"stage"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pelm_batch_size",
+			Help:    "Requests per batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pelm_consumer_pending_messages",
+			Help: "Requests in the stream not yet delivered to the processor.",
+		}),
+		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pelm_redeliveries_total",
+			Help: "Requests delivered more than once.",
+		}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pelm_dead_letters_total",
+			Help: "Requests copied to the dead-letter stream.",
+		}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pelm_replayed_results_total",
+			Help: "Results republished from a stored result instead of running the request again.",
+		}),
+		memSize:   memoryGauge("pelm_memory_items", "Items a memory holds."),
+		memCap:    memoryGauge("pelm_memory_capacity_items", "Items a memory may hold."),
+		memThresh: memoryGauge("pelm_memory_filter_threshold", "The threshold of a memory's moral filter."),
+		memEMA:    memoryGauge("pelm_memory_filter_ema", "The acceptance EMA of a memory's moral filter."),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.pending, m.redelivered,
+		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func memoryGauge(name, help string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"memory"})
+}
+
+func (m *promMetrics) deadLetter() {
+	if m != nil {
+		m.deadLetters.Inc()
+	}
+}
+
+// memories sets the gauges of every memory (after a restore).
+func (m *promMetrics) memories(mems []*memory) {
+	if m == nil {
+		return
+	}
+	for _, mem := range mems {
+		m.memory(mem)
+	}
+}
+
+func (m *promMetrics) memory(mem *memory) {
+	st := mem.stats()
+	m.memSize.WithLabelValues(mem.name).Set(float64(st.Size))
+	m.memCap.WithLabelValues(mem.name).Set(float64(st.Capacity))
+	m.memThresh.WithLabelValues(mem.name).Set(st.Threshold)
+	m.memEMA.WithLabelValues(mem.name).Set(st.EMA)
+}
+
+// observe folds one finished batch into the series.
+func (m *promMetrics) observe(slots []slot, mems []*memory) {
+	if m == nil {
+		return
+	}
+	m.batchSize.Observe(float64(len(slots)))
+	queue, process, total := m.latency.WithLabelValues("queue"), m.latency.WithLabelValues("process"), m.latency.WithLabelValues("total")
+	for i := range slots {
+		s := &slots[i]
+		o := &s.out
+		outcome := "ok"
+		switch {
+		case o.err != nil:
+			outcome = "error"
+		case o.decided && !o.accepted:
+			outcome = "rejected"
+		}
+		m.requests.WithLabelValues(o.memory, o.opName, outcome).Inc()
+		if s.delivered > 1 {
+			m.redelivered.Inc()
+		}
+		if s.replayed() {
+			m.replays.Inc()
+		} else {
+			queue.Observe(float64(o.queueUS) / 1e6)
+			process.Observe(float64(o.processUS) / 1e6)
+			total.Observe(float64(o.totalUS) / 1e6)
+		}
+	}
+	for _, mem := range mems {
+		if len(mem.reqs) > 0 {
+			m.memory(mem)
+		}
+	}
+}
