@@ -160,7 +160,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			defer os.RemoveAll(dir)
 		}
-		ns, err := startEmbedded(sf.natsListen, dir, sf.natsSync)
+		ns, err := startEmbedded(sf.natsListen, dir, sf.natsSync, sf.conn.token)
 		if err != nil {
 			return err
 		}
@@ -171,8 +171,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		url = ns.ClientURL()
 		connOpts = append(connOpts, nats.InProcessServer(ns))
 	}
+	secure, err := sf.conn.options()
+	if err != nil {
+		return err
+	}
 	connect := func(name string, opts ...nats.Option) (*nats.Conn, error) {
-		nc, err := nats.Connect(url, append(opts, nats.Name(name), nats.MaxReconnects(-1))...)
+		opts = append(append(opts, secure...), nats.Name(name), nats.MaxReconnects(-1))
+		nc, err := nats.Connect(url, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 		}

@@ -36,6 +36,7 @@ type requestFlags struct {
 	vector, meta            string
 	fields                  map[string]*optional // JSON-valued fields by protocol name
 	strFields               map[string]*optional // string fields
+	conn                    connFlags
 }
 
 // verbFields lists the request fields each verb offers as flags.
@@ -56,6 +57,7 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the result")
 	fs.StringVar(&f.msgID, "msg-id", "", "Nats-Msg-Id of the request (duplicates within 2 minutes are dropped)")
 	fs.StringVar(&f.replyTo, "reply-to", "", "Pelm-Reply-To; empty uses a private inbox")
+	f.conn.register(fs)
 	if verb != "forget" {
 		fs.StringVar(&f.vector, "vector", "", "the vector as a JSON array; empty reads it from stdin")
 	}
@@ -79,7 +81,11 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 		return err
 	}
 
-	nc, err := nats.Connect(f.natsURL, nats.Name("pelm-cli"))
+	opts, err := f.conn.options()
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(f.natsURL, append(opts, nats.Name("pelm-cli"))...)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", f.natsURL, err)
 	}
@@ -100,13 +106,13 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 	msg.Data = body
 	msg.Header.Set("Content-Type", "application/json")
 	msg.Header.Set("Pelm-Reply-To", reply)
-	opts := []jetstream.PublishOpt{}
+	var pubOpts []jetstream.PublishOpt
 	if f.msgID != "" {
-		opts = append(opts, jetstream.WithMsgID(f.msgID))
+		pubOpts = append(pubOpts, jetstream.WithMsgID(f.msgID))
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	ack, err := js.PublishMsg(ctx, msg, opts...)
+	ack, err := js.PublishMsg(ctx, msg, pubOpts...)
 	if err != nil {
 		return fmt.Errorf("publish request: %w (is 'pelm serve' running?)", err)
 	}
@@ -193,6 +199,8 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	memory := fs.String("memory", "*", "memory name, or * for all")
 	op := fs.String("op", "*", "op, or * for all")
 	count := fs.Int("count", 0, "stop after this many messages; 0 means never")
+	var conn connFlags
+	conn.register(fs)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -207,7 +215,11 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("watch %q: want results, stats or dlq", what)
 	}
-	nc, err := nats.Connect(*natsURL, nats.Name("pelm-watch"))
+	opts, err := conn.options()
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(*natsURL, append(opts, nats.Name("pelm-watch"))...)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", *natsURL, err)
 	}

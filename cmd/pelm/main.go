@@ -78,8 +78,8 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			return
 		}
 		names := []string{"PELM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
-		if f.Name == "nats-url" {
-			names = append(names, "NATS_URL")
+		if rest, ok := strings.CutPrefix(f.Name, "nats-"); ok && rest != "listen" && rest != "sync" {
+			names = append(names, "NATS_"+strings.ToUpper(rest)) // the nats CLI's names
 		}
 		for _, env := range names {
 			if v, ok := os.LookupEnv(env); ok {

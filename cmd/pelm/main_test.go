@@ -216,3 +216,12 @@ func TestUnknownVerb(t *testing.T) {
 		t.Errorf("serve -h: %v", err)
 	}
 }
+
+func decodeJSONMap(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return m
+}

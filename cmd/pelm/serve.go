@@ -41,6 +41,7 @@ type serveFlags struct {
 	ackWait                      time.Duration
 	maxDeliver                   int
 	logLevel, logFormat          string
+	conn                         connFlags
 }
 
 func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -70,6 +71,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.maxDeliver, "max-deliver", processor.DefaultMaxDeliver, "deliveries of a request before it goes to the DLQ, for the consumer pelm creates")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
+	f.conn.register(fs)
 	return fs, f
 }
 
@@ -158,10 +160,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	var ns *server.Server
-	opts := []nats.Option{nats.Name("pelm-processor"), nats.MaxReconnects(-1)}
+	opts, err := f.conn.options()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, nats.Name("pelm-processor"), nats.MaxReconnects(-1))
 	url := f.natsURL
 	if url == "" {
-		ns, err = startEmbedded(f.natsListen, f.dataDir, f.natsSync)
+		ns, err = startEmbedded(f.natsListen, f.dataDir, f.natsSync, f.conn.token)
 		if err != nil {
 			return err
 		}
@@ -213,7 +219,7 @@ func drainAndWait(nc *nats.Conn, timeout time.Duration) {
 }
 
 // startEmbedded runs a NATS server with JetStream inside this process.
-func startEmbedded(listen, dataDir, sync string) (*server.Server, error) {
+func startEmbedded(listen, dataDir, sync, token string) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
@@ -232,6 +238,9 @@ func startEmbedded(listen, dataDir, sync string) (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   dataDir,
 		NoSigs:     true, // pelm handles SIGINT/SIGTERM itself
+		// Bound to loopback unless --nats-listen says otherwise; with a
+		// token, every client (the processor too) must present it.
+		Authorization: token,
 	}
 	if sync == "always" {
 		opts.SyncAlways = true
