@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,8 +25,15 @@ func newRegistry() *prometheus.Registry {
 // serveHTTP runs /healthz, /readyz and /metrics on addr until stop is
 // called. It returns once the listener is bound, so a bad address fails
 // start-up.
-func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, log zerolog.Logger) (stop func(), err error) {
+func serveHTTP(addr string, reg *prometheus.Registry, ready func() bool, withPprof bool, log zerolog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
+	if withPprof { // off by default: profiles reveal internals and cost CPU
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -52,7 +52,7 @@ func TestServeAndClientVerbs(t *testing.T) {
 	served := make(chan error, 1)
 	go func() {
 		served <- run(ctx, []string{"serve", "--nats-listen", "127.0.0.1:" + strconv.Itoa(port),
-			"--http-listen", "127.0.0.1:" + strconv.Itoa(httpPort),
+			"--http-listen", "127.0.0.1:" + strconv.Itoa(httpPort), "--pprof",
 			"--data-dir", t.TempDir(), "--dim", "3", "--log-level", "warn"}, nil, io.Discard, io.Discard)
 	}()
 	u := "--nats-url=" + url
@@ -99,6 +99,9 @@ func TestServeAndClientVerbs(t *testing.T) {
 	}
 	if code, _ := httpGet(t, web+"/readyz"); code != 200 {
 		t.Errorf("/readyz: %d while serving", code)
+	}
+	if code, body := httpGet(t, web+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("--pprof: /debug/pprof/heap answered %d", code)
 	}
 	// A batch's series are updated after its results go out: poll.
 	for until := time.Now().Add(10 * time.Second); ; {

@@ -25,6 +25,7 @@ type serveFlags struct {
 	natsURL, natsListen, dataDir string
 	natsSync                     string
 	httpListen                   string
+	pprof                        bool
 	prefix                       string
 	dim, capacity                int
 	eviction                     string
@@ -52,6 +53,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for other programs")
 	fs.StringVar(&f.dataDir, "data-dir", "./pelm-data", "where the embedded NATS server stores its JetStream data")
 	fs.StringVar(&f.httpListen, "http-listen", ":8080", "where /healthz, /readyz and /metrics are served; empty disables them")
+	fs.BoolVar(&f.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --http-listen")
 	fs.StringVar(&f.natsSync, "nats-sync", "always", "when the embedded NATS server syncs to disk: always (before it acks) or an interval such as 2m")
 	fs.StringVar(&f.prefix, "prefix", processor.DefaultPrefix, "subject prefix")
 	fs.IntVar(&f.dim, "dim", pelm.DefaultDim, "vector dimension of every memory (1 to 4096)")
@@ -191,7 +193,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if f.httpListen != "" {
-		stopHTTP, err := serveHTTP(f.httpListen, reg, p.Ready, log)
+		stopHTTP, err := serveHTTP(f.httpListen, reg, p.Ready, f.pprof, log)
 		if err != nil {
 			nc.Close()
 			return fmt.Errorf("--http-listen %q: %w", f.httpListen, err)
