@@ -22,7 +22,7 @@ type promMetrics struct {
 	memEMA      *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*promMetrics, error) {
+func newMetrics(reg prometheus.Registerer, ready func() bool) (*promMetrics, error) {
 	m := &promMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pelm_requests_total",
@@ -59,7 +59,16 @@ func newMetrics(reg prometheus.Registerer) (*promMetrics, error) {
 		memThresh: memoryGauge("pelm_memory_filter_threshold", "The threshold of a memory's moral filter."),
 		memEMA:    memoryGauge("pelm_memory_filter_ema", "The acceptance EMA of a memory's moral filter."),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.pending, m.redelivered,
+	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pelm_ready",
+		Help: "1 while the processor is serving (as /readyz), else 0.",
+	}, func() float64 {
+		if ready() {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{readyGauge, m.requests, m.latency, m.batchSize, m.pending, m.redelivered,
 		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

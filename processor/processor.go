@@ -93,7 +93,7 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		seen:     map[uint64]int{},
 	}
 	if cfg.Registerer != nil {
-		if p.metrics, err = newMetrics(cfg.Registerer); err != nil {
+		if p.metrics, err = newMetrics(cfg.Registerer, p.Ready); err != nil {
 			return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
 		}
 	}

@@ -121,6 +121,7 @@ func TestServeAndClientVerbs(t *testing.T) {
 		`pelm_request_duration_seconds_count{stage="total"}`,
 		`pelm_batch_size_count`,
 		`pelm_dead_letters_total 1`,
+		`pelm_ready 1`,
 		`process_resident_memory_bytes`,
 		`go_gc_duration_seconds`,
 	} {
