@@ -94,6 +94,9 @@ func (w *statsWindow) record(b *batchStats, slots []slot, mems []*memory) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range slots {
+		if slots[i].replayed() {
+			continue // a stored result: its latency is the first delivery's
+		}
 		o := &slots[i].out
 		_ = w.total.RecordValue(clampUS(o.totalUS))
 		_ = w.process.RecordValue(clampUS(o.processUS))
