@@ -35,7 +35,7 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	p.hook(HookAfterPull)
 	p.consumed += uint64(len(batch))
 	p.retireDone()
-	p.checkUnsure()
+	p.confirmAcks(false)
 
 	if p.stale {
 		// A commit failed earlier: what the memories hold may not be what

@@ -219,43 +219,55 @@ func (p *Processor) writeEffects(c *committer, s *slot) error {
 	return c.add(p.subj.done(m.name, o.seq), h, s.body)
 }
 
-// confirmAcks marks the done records of the requests acked in the previous
-// batch for removal with the next commit. A flush confirms only what was
-// sent on the same connection: when the client reconnected since those acks
-// went out, they may have died with the old connection, and the records
-// wait until the requests are seen gone from the stream (checkUnsure).
-func (p *Processor) confirmAcks() {
-	if p.nc.Stats().Reconnects != p.ackedOn {
-		p.unsure = append(p.unsure, p.acked...)
-	} else {
-		p.pendingDelete = append(p.pendingDelete, p.acked...)
-	}
-	p.acked = p.acked[:0]
+// ackedSeq is an acknowledged request whose done record waits until the
+// request is seen gone from the requests stream.
+type ackedSeq struct {
+	seq uint64
+	at  time.Time
 }
 
-// checkUnsure looks up the requests whose acks may have been lost: gone
-// from the work-queue stream means acked, so their done records can go.
-// One still there will be redelivered and replayed.
-func (p *Processor) checkUnsure() {
-	if len(p.unsure) == 0 || time.Since(p.unsureChecked) < time.Second {
+// confirmAcks moves to deletion the done records of acknowledged requests
+// that the work-queue stream has removed. A flush cannot vouch for an ack:
+// a server shutting down answers pings after JetStream has stopped taking
+// acks, and an ack lost that way brings the request back after a restart.
+// The stream's first sequence can: everything below it is gone. Requests
+// above it (behind one that is still pending) are looked up one by one once
+// they are ten seconds old, at most 256 per call. It runs at most every
+// 250 ms.
+func (p *Processor) confirmAcks(force bool) {
+	if len(p.acked) == 0 || (!force && time.Since(p.ackChecked) < 250*time.Millisecond) {
 		return
 	}
-	p.unsureChecked = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	p.ackChecked = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
 	st, err := p.js.Stream(ctx, RequestsStream)
 	if err != nil {
-		return // try again with the next batch
+		return // try again later
 	}
-	keep := p.unsure[:0]
-	for _, seq := range p.unsure {
-		_, err := st.GetMsg(ctx, seq)
+	info, err := st.Info(ctx)
+	if err != nil {
+		return
+	}
+	first := info.State.FirstSeq
+	if info.State.Msgs == 0 {
+		first = info.State.LastSeq + 1
+	}
+	keep, looked := p.acked[:0], 0
+	for _, a := range p.acked {
 		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			p.pendingDelete = append(p.pendingDelete, seq)
-		default: // still waiting for its redelivery, or not known yet
-			keep = append(keep, seq)
+		case a.seq < first:
+			p.pendingDelete = append(p.pendingDelete, a.seq)
+		case time.Since(a.at) > 10*time.Second && looked < 256:
+			looked++
+			if _, err := st.GetMsg(ctx, a.seq); errors.Is(err, jetstream.ErrMsgNotFound) {
+				p.pendingDelete = append(p.pendingDelete, a.seq)
+				continue
+			}
+			keep = append(keep, a)
+		default:
+			keep = append(keep, a)
 		}
 	}
-	p.unsure = keep
+	p.acked = keep
 }

@@ -35,11 +35,9 @@ type Processor struct {
 	committer     committer
 	stale         bool                  // a commit failed: rebuild the memories before the next batch
 	done          map[uint64]*doneEntry // results of effectful requests not yet confirmed acked
-	acked         []uint64              // done records acked in the last batch, awaiting confirmation
+	acked         []ackedSeq            // done records of acked requests, until the stream has removed them
 	pendingDelete []uint64              // done records confirmed acked, removed with the next commit
-	unsure        []uint64              // acked across a reconnect: maybe lost, see checkUnsure
-	ackedOn       uint64                // the connection's reconnect count when p.acked were sent
-	unsureChecked time.Time
+	ackChecked    time.Time             // when confirmAcks last asked the stream
 	touched       []*memory
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
@@ -166,7 +164,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	} else {
 		// The last batch's acks are confirmed: remove their done records now
 		// rather than at the next start.
-		p.confirmAcks()
+		p.confirmAcks(true)
 		p.slots = p.slots[:0]
 		if err := p.persist(); err != nil {
 			p.log.Warn().Err(err).Msg("remove confirmed done records")

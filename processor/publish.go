@@ -62,13 +62,9 @@ func (p *Processor) publishAndAck() {
 	}
 	if flushErr != nil {
 		p.log.Warn().Err(flushErr).Int("batch", len(p.slots)).Msg("flush results; the batch will be redelivered")
-	} else {
-		// The acks sent after the previous batch preceded this flush on
-		// the connection: the server has them, so their done records can go.
-		p.confirmAcks()
 	}
 	p.hook(HookBeforeAck)
-	p.ackedOn = gen
+	now := time.Now()
 	st := batchStats{results: published}
 	dlqCtx, cancel := context.WithTimeout(context.Background(), flushTimeout) // one wait for all the batch's dead letters
 	defer cancel()
@@ -84,7 +80,7 @@ func (p *Processor) publishAndAck() {
 		case o.err == nil || s.applied || s.replayed():
 			_ = s.msg.Ack()
 			if s.applied || s.replay != nil {
-				p.acked = append(p.acked, o.seq)
+				p.acked = append(p.acked, ackedSeq{seq: o.seq, at: now})
 			}
 		default:
 			f := dlq[0]

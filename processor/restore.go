@@ -71,7 +71,7 @@ func (p *Processor) restore() error {
 	}
 	start := time.Now()
 	p.memories, p.order = map[string]*memory{}, nil
-	p.done, p.pendingDelete, p.acked, p.retiring, p.unsure = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0], p.retiring[:0], p.unsure[:0]
+	p.done, p.pendingDelete, p.acked, p.retiring = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0], p.retiring[:0]
 
 	st, err := p.js.Stream(call(), StateStream)
 	if err != nil {
