@@ -99,7 +99,7 @@ func (p *Processor) restore() error {
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
-	pending := ci.NumPending
+	pending, empty := ci.NumPending, 0
 	for pending > 0 {
 		batch, err := cons.Fetch(int(min(pending, restoreChunk)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
@@ -118,8 +118,14 @@ func (p *Processor) restore() error {
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("processor: restore: %w", err)
 		}
-		if n == 0 {
-			break // the filter matches no more messages (the rest is the commit marker)
+		if n > 0 {
+			empty = 0
+			continue
+		}
+		// Messages are pending but none came: a restore that stopped here
+		// would silently lose items. Try again, then give up with an error.
+		if empty++; empty == 3 {
+			return fmt.Errorf("processor: restore incomplete: %d state messages pending, none delivered", pending)
 		}
 	}
 	for _, r := range mems {
