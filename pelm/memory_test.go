@@ -49,13 +49,6 @@ func itemIDs(m *Memory) []string {
 	return ids
 }
 
-// axis returns the unit vector e_i of length dim, scaled by s.
-func axis(dim, i int, s float32) []float32 {
-	v := make([]float32, dim)
-	v[i] = s
-	return v
-}
-
 func TestRetrieveWindowEdges(t *testing.T) {
 	m := newMemory(t, Config{Dim: 2, Capacity: 10})
 	apply(m,

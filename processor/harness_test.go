@@ -230,14 +230,6 @@ func cosine(a, b []float64) float64 {
 	return d / math.Sqrt(na*nb)
 }
 
-func toF32s(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
-}
-
 // checkMatches compares a result's matches with the reference.
 func checkMatches(t *testing.T, res map[string]any, want []refMatch) {
 	t.Helper()

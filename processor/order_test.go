@@ -29,7 +29,6 @@ func TestStreamOrderUnderBatching(t *testing.T) {
 		op     string
 		want   []refMatch
 		found  bool
-		stored bool
 	}
 	refs := map[string][]refItem{}
 	var all []sent

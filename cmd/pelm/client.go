@@ -33,7 +33,7 @@ type requestFlags struct {
 	natsURL, prefix, memory string
 	timeout                 time.Duration
 	msgID, replyTo          string
-	vector, meta            string
+	vector                  string
 	fields                  map[string]*optional // JSON-valued fields by protocol name
 	strFields               map[string]*optional // string fields
 	conn                    connFlags

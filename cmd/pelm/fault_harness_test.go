@@ -246,15 +246,14 @@ func (f *faultEnv) killPelm() {
 
 // spec is one request of a fault test's load.
 type spec struct {
-	op     string
-	id     string
-	vec    []float64
-	phase  float64
-	moral  float64
-	conf   float64
-	msgID  string
-	seq    uint64
-	dupped bool // published again with the same Nats-Msg-Id
+	op    string
+	id    string
+	vec   []float64
+	phase float64
+	moral float64
+	conf  float64
+	msgID string
+	seq   uint64
 }
 
 // makeLoad draws n requests: stores and processes with fresh ids (some
