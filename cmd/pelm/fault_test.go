@@ -136,9 +136,12 @@ func TestFaultDuplicates(t *testing.T) {
 	}
 }
 
-// TestFaultSlowBatch makes every batch take longer than AckWait; pelm keeps
-// its batch alive with InProgress, and what JetStream redelivers from the
-// prefetch buffer meanwhile replays rather than runs twice.
+// TestFaultSlowBatch makes every batch take longer than AckWait, so that
+// JetStream redelivers requests while earlier copies wait in the prefetch
+// buffer or run. It checks the outcome only: every copy after the first
+// replays the first's result and the memory equals the reference. (Whether
+// InProgress kept a running batch from being redelivered is not told apart
+// here: a redelivered copy would replay just the same.)
 func TestFaultSlowBatch(t *testing.T) {
 	seed := faultSeeds()[0]
 	f := newFaultEnv(t)
