@@ -87,7 +87,11 @@ func (p *Processor) persist() error {
 	defer cancel()
 	c := &p.committer
 	c.begin()
-	for _, seq := range p.pendingDelete {
+	// At most maxDeletesPerCommit removals ride along with one commit, so
+	// that they and the batch's own messages stay within one atomic batch's
+	// limit; the rest wait for the next commit.
+	deletes := p.pendingDelete[:min(len(p.pendingDelete), maxDeletesPerCommit)]
+	for _, seq := range deletes {
 		if d := p.done[seq]; d != nil {
 			if err := c.tombstone(p.subj.done(d.memory, seq)); err != nil {
 				return err
@@ -136,10 +140,10 @@ func (p *Processor) persist() error {
 	}
 	// The durable records are gone; the in-memory ones stay a little longer
 	// (see retireDone).
-	for _, seq := range p.pendingDelete {
+	for _, seq := range deletes {
 		p.retiring = append(p.retiring, retiring{seq: seq, after: p.consumed + p.retireAfter()})
 	}
-	p.pendingDelete = p.pendingDelete[:0]
+	p.pendingDelete = append(p.pendingDelete[:0], p.pendingDelete[len(deletes):]...)
 	return nil
 }
 

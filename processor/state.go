@@ -46,6 +46,9 @@ const (
 	// maxAtomicBatch is nats-server's default limit of messages in one
 	// atomic batch; commits are split below it at request boundaries.
 	maxAtomicBatch = 1000
+
+	// maxDeletesPerCommit bounds the done-record removals in one commit.
+	maxDeletesPerCommit = 256
 )
 
 func stateStreamConfig(prefix string) jetstream.StreamConfig {
