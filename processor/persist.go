@@ -105,9 +105,10 @@ func (p *Processor) persist() error {
 		if !s.effectful() {
 			continue
 		}
-		// At most three messages for the request, one filter record per
-		// memory of the chunk and the commit marker must still fit.
-		if c.n+3+len(touched)+1+1 > maxAtomicBatch {
+		// At most four messages for the request (a store's item and an
+		// eviction, each perhaps displacing a result), one filter record
+		// per memory of the chunk and the commit marker must still fit.
+		if c.n+4+len(touched)+1+1 > maxAtomicBatch {
 			if err := p.commitChunk(ctx, touched, lastSeq); err != nil {
 				return err
 			}
@@ -131,17 +132,10 @@ func (p *Processor) persist() error {
 		return err
 	}
 	p.touched = touched[:0]
-	for i := range p.slots {
-		s := &p.slots[i]
-		if s.effectful() {
-			o := &s.out
-			p.done[o.seq] = &doneEntry{memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID, body: append([]byte(nil), s.body...)}
-		}
-	}
 	// The durable records are gone; the in-memory ones stay a little longer
 	// (see retireDone).
 	for _, seq := range deletes {
-		p.retiring = append(p.retiring, retiring{seq: seq, after: p.consumed + p.retireAfter()})
+		p.retire(seq)
 	}
 	p.pendingDelete = append(p.pendingDelete[:0], p.pendingDelete[len(deletes):]...)
 	return nil
@@ -157,6 +151,25 @@ type retiring struct {
 }
 
 func (p *Processor) retireAfter() uint64 { return uint64(4 * p.cfg.Batch.MaxSize) }
+
+func (p *Processor) retire(seq uint64) {
+	p.retiring = append(p.retiring, retiring{seq: seq, after: p.consumed + p.retireAfter()})
+}
+
+// confirmed is called once the request seq is known gone from the requests
+// stream: its done record is removed with the next commit; a result that
+// rides in its item's message needs no removal.
+func (p *Processor) confirmed(seq uint64) {
+	e := p.done[seq]
+	if e == nil || e.item == "" {
+		p.pendingDelete = append(p.pendingDelete, seq)
+		return
+	}
+	if p.itemDone[e.item] == e {
+		delete(p.itemDone, e.item)
+	}
+	p.retire(seq)
+}
 
 // retireDone forgets the in-memory done records whose time has passed.
 func (p *Processor) retireDone() {
@@ -195,32 +208,59 @@ func (p *Processor) commitChunk(ctx context.Context, touched []*memory, lastSeq 
 	return c.commit(ctx, lastSeq)
 }
 
-// writeEffects writes one request's item changes and its done record.
+// writeEffects writes one request's item changes and its result: in the
+// item's message for a store, else as a done record.
 func (p *Processor) writeEffects(c *committer, s *slot) error {
 	m, o := s.mem, &s.out
+	e := &doneEntry{seq: o.seq, memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID,
+		body: append([]byte(nil), s.body...)}
+	p.done[o.seq] = e
 	if s.storeOp >= 0 {
-		rec := itemRecord{ID: o.id, Vector: appendVector(p.vecBuf[:0], s.req.Vector), Phase: s.req.Phase,
-			Confidence: s.req.Confidence, Meta: s.meta, Seq: o.seq}
-		p.vecBuf = rec.Vector
-		if err := c.add(p.subj.item(m.name, o.id), nil, encodeRecord(rec)); err != nil {
+		subject := p.subj.item(m.name, o.id)
+		if err := p.displace(c, subject); err != nil {
 			return err
 		}
+		rec := itemRecord{ID: o.id, Vector: appendVector(p.vecBuf[:0], s.req.Vector), Phase: s.req.Phase,
+			Confidence: s.req.Confidence, Meta: s.meta, Seq: o.seq,
+			Result: e.body, Subject: e.subject, CType: e.ctype, ReqID: e.reqID}
+		p.vecBuf = rec.Vector
+		if err := c.add(subject, nil, encodeRecord(rec)); err != nil {
+			return err
+		}
+		e.item = subject
+		p.itemDone[subject] = e
 		if res := &m.results[s.storeOp]; res.HasEvicted {
-			if err := c.tombstone(p.subj.item(m.name, res.Evicted)); err != nil {
+			if err := p.removeItem(c, p.subj.item(m.name, res.Evicted)); err != nil {
 				return err
 			}
 		}
+		return nil
 	}
 	if s.forgetOp >= 0 && m.results[s.forgetOp].Found {
-		if err := c.tombstone(p.subj.item(m.name, o.id)); err != nil {
+		if err := p.removeItem(c, p.subj.item(m.name, o.id)); err != nil {
 			return err
 		}
 	}
-	h := nats.Header{hdrSubject: {s.subject}, hdrContentType: {o.contentType()}}
-	if o.reqID != "" {
-		h[hdrRequestID] = []string{o.reqID}
+	return c.add(p.subj.done(m.name, o.seq), e.headers(), e.body)
+}
+
+func (p *Processor) removeItem(c *committer, subject string) error {
+	if err := p.displace(c, subject); err != nil {
+		return err
 	}
-	return c.add(p.subj.done(m.name, o.seq), h, s.body)
+	return c.tombstone(subject)
+}
+
+// displace is called before the item message at subject is replaced: a
+// result it still carries gets a done record of its own first.
+func (p *Processor) displace(c *committer, subject string) error {
+	e := p.itemDone[subject]
+	if e == nil {
+		return nil
+	}
+	delete(p.itemDone, subject)
+	e.item = ""
+	return c.add(p.subj.done(e.memory, e.seq), e.headers(), e.body)
 }
 
 // ackedSeq is an acknowledged request whose done record waits until the
@@ -261,11 +301,11 @@ func (p *Processor) confirmAcks(force bool) {
 	for _, a := range p.acked {
 		switch {
 		case a.seq < first:
-			p.pendingDelete = append(p.pendingDelete, a.seq)
+			p.confirmed(a.seq)
 		case time.Since(a.at) > 10*time.Second && looked < 256:
 			looked++
 			if _, err := st.GetMsg(ctx, a.seq); errors.Is(err, jetstream.ErrMsgNotFound) {
-				p.pendingDelete = append(p.pendingDelete, a.seq)
+				p.confirmed(a.seq)
 				continue
 			}
 			keep = append(keep, a)

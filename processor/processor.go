@@ -35,6 +35,7 @@ type Processor struct {
 	committer     committer
 	stale         bool                  // a commit failed: rebuild the memories before the next batch
 	done          map[uint64]*doneEntry // results of effectful requests not yet confirmed acked
+	itemDone      map[string]*doneEntry // item state subject → the unconfirmed result its message carries
 	acked         []ackedSeq            // done records of acked requests, until the stream has removed them
 	pendingDelete []uint64              // done records confirmed acked, removed with the next commit
 	ackChecked    time.Time             // when confirmAcks last asked the stream
@@ -88,6 +89,7 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		stats:    newStatsWindow(),
 		subj:     stateSubjects{base: cfg.Prefix + ".state."},
 		done:     map[uint64]*doneEntry{},
+		itemDone: map[string]*doneEntry{},
 		seen:     map[uint64]int{},
 	}
 	if cfg.Registerer != nil {

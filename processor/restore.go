@@ -72,6 +72,7 @@ func (p *Processor) restore() error {
 	start := time.Now()
 	p.memories, p.order = map[string]*memory{}, nil
 	p.done, p.pendingDelete, p.acked, p.retiring = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0], p.retiring[:0]
+	p.itemDone = map[string]*doneEntry{}
 
 	st, err := p.js.Stream(call(), StateStream)
 	if err != nil {
@@ -172,6 +173,11 @@ func (p *Processor) restoreOne(msg jetstream.Msg, mems map[string]*restoring, fi
 			r.flush()
 		}
 		*items++
+		if rec.Result != nil {
+			e := &doneEntry{seq: rec.Seq, memory: mem, subject: rec.Subject, ctype: rec.CType, reqID: rec.ReqID,
+				body: rec.Result, item: msg.Subject()}
+			p.done[rec.Seq], p.itemDone[e.item] = e, e
+		}
 	case 'f':
 		var rec filterRecord
 		if err := msgpack.Unmarshal(msg.Data(), &rec); err != nil {
@@ -184,7 +190,7 @@ func (p *Processor) restoreOne(msg jetstream.Msg, mems map[string]*restoring, fi
 			return err
 		}
 		h := msg.Headers()
-		p.done[seq] = &doneEntry{memory: mem, subject: h.Get(hdrSubject), ctype: h.Get(hdrContentType), reqID: h.Get(hdrRequestID),
+		p.done[seq] = &doneEntry{seq: seq, memory: mem, subject: h.Get(hdrSubject), ctype: h.Get(hdrContentType), reqID: h.Get(hdrRequestID),
 			body: append([]byte(nil), msg.Data()...)}
 	}
 	return nil
@@ -204,9 +210,10 @@ func (p *Processor) restoredMemory(name string, mems map[string]*restoring) (*me
 	return m, nil
 }
 
-// forgetAckedDone drops the done records of requests that are no longer in
-// the requests stream: they were acknowledged, only the record's removal
-// did not happen.
+// forgetAckedDone drops the results of requests that are no longer in the
+// requests stream: they were acknowledged, only the result's removal did
+// not happen. Requests below the stream's first sequence are gone; the few
+// above it are looked up one by one.
 func (p *Processor) forgetAckedDone(ctx context.Context) error {
 	if len(p.done) == 0 {
 		return nil
@@ -215,14 +222,31 @@ func (p *Processor) forgetAckedDone(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
-	for seq := range p.done {
-		_, err := st.GetMsg(ctx, seq)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			p.pendingDelete = append(p.pendingDelete, seq)
-		case err != nil:
-			return fmt.Errorf("processor: restore: request %d: %w", seq, err)
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("processor: restore: %w", err)
+	}
+	first := info.State.FirstSeq
+	if info.State.Msgs == 0 {
+		first = info.State.LastSeq + 1
+	}
+	for seq, e := range p.done {
+		if seq >= first {
+			_, err := st.GetMsg(ctx, seq)
+			switch {
+			case err == nil:
+				continue
+			case !errors.Is(err, jetstream.ErrMsgNotFound):
+				return fmt.Errorf("processor: restore: request %d: %w", seq, err)
+			}
 		}
+		if e.item != "" {
+			// Nothing durable to remove: the item keeps it harmlessly.
+			delete(p.done, seq)
+			delete(p.itemDone, e.item)
+			continue
+		}
+		p.pendingDelete = append(p.pendingDelete, seq)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -31,6 +32,12 @@ import (
 // item's message, then expires. A done record keeps an effectful request's
 // result until its acknowledgement is confirmed, so that a redelivery
 // republishes that result instead of applying the request twice.
+//
+// A store's result rides in the item's own message instead: one message
+// where there were two, and no removal to write once the ack is confirmed.
+// Should that message be displaced (the item replaced, forgotten or
+// evicted) before the ack is confirmed, the same commit first writes the
+// result as a done record of its own.
 const (
 	StateStream = "PELM_STATE"
 
@@ -105,6 +112,13 @@ type itemRecord struct {
 	Confidence float64 `msgpack:"c"`
 	Meta       []byte  `msgpack:"m"` // tagged, see metaTag
 	Seq        uint64  `msgpack:"s"` // the request that stored it
+
+	// The store's result, until its ack is confirmed (see doneEntry);
+	// restores ignore it once the request has left the requests stream.
+	Result  []byte `msgpack:"r,omitempty"`
+	Subject string `msgpack:"rs,omitempty"`
+	CType   string `msgpack:"rc,omitempty"`
+	ReqID   string `msgpack:"ri,omitempty"`
 }
 
 func appendVector(dst []byte, v []float32) []byte {
@@ -135,11 +149,25 @@ type filterRecord struct {
 // doneEntry is the result of an effectful request, kept until its
 // acknowledgement is confirmed.
 type doneEntry struct {
+	seq     uint64
 	memory  string
 	subject string // where the result went
 	ctype   string // the result's Content-Type
 	reqID   string
 	body    []byte
+
+	// item is the state subject of the item message that carries this
+	// result, or "" when the result has a done record of its own.
+	item string
+}
+
+// headers are the done record's headers.
+func (e *doneEntry) headers() nats.Header {
+	h := nats.Header{hdrSubject: {e.subject}, hdrContentType: {e.ctype}}
+	if e.reqID != "" {
+		h[hdrRequestID] = []string{e.reqID}
+	}
+	return h
 }
 
 func encodeRecord(v any) []byte {

@@ -257,8 +257,8 @@ type spec struct {
 }
 
 // makeLoad draws n requests: stores and processes with fresh ids (some
-// rejected by the filter or by their confidence), retrieves, and forgets
-// of earlier ids.
+// rejected by the filter or by their confidence), upserts of recent ids,
+// retrieves, and forgets of earlier ids.
 func makeLoad(seed uint64, n int) []*spec {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	morals := []float64{0.95, 0.95, 0.6, 0.35}
@@ -272,6 +272,9 @@ func makeLoad(seed uint64, n int) []*spec {
 		switch r := rng.IntN(20); {
 		case r < 11:
 			s.op, s.id, s.moral = "store", "s"+strconv.Itoa(i), morals[rng.IntN(len(morals))]
+			if rng.IntN(5) == 0 { // an upsert of a recent id: its item message is displaced
+				s.id = "s" + strconv.Itoa(max(0, i-1-rng.IntN(8)))
+			}
 			if rng.IntN(10) == 0 {
 				s.conf = 0.3
 			}

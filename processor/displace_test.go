@@ -1,0 +1,122 @@
+package processor_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/batcher"
+	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/processor"
+)
+
+// TestReplayWhenItemMessageDisplaced covers a store whose result rides in
+// its item's message when, before its ack, a later request of the batch
+// replaces that message: an upsert, an eviction and a forget. The processor
+// dies after publishing and before acking; its successor must answer all
+// the redeliveries with the first results, byte for byte, and run none of
+// them again.
+func TestReplayWhenItemMessageDisplaced(t *testing.T) {
+	srv := startServer(t)
+	cfg := processor.Config{
+		Memory: pelm.Config{Dim: 4, Capacity: 2},
+		Batch:  batcher.Config{MaxSize: 16, MaxWait: 300 * time.Millisecond},
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	crashCfg := cfg
+	crashCfg.Hook = func(point string) {
+		if point == processor.HookBeforeAck {
+			once.Do(pc.Close) // no ack reaches the server
+		}
+	}
+	first, err := processor.New(pc, crashCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe("pelm.res.>", results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	runErr := make(chan error, 1)
+	go func() { runErr <- first.Run(context.Background()) }()
+
+	e := &env{t: t, srv: srv, nc: nc}
+	if e.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConsumer()
+	reqs := []req{
+		{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": "a", "vector": []float64{1, 0, 0, 0}, "phase": 0.5, "moral": 0.9})},
+		{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": "b", "vector": []float64{0, 1, 0, 0}, "phase": 0.5, "moral": 0.9})},
+		{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": "a", "vector": []float64{0, 0, 1, 0}, "phase": 0.5, "moral": 0.9})}, // upsert: displaces the first
+		{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": "c", "vector": []float64{0, 0, 0, 1}, "phase": 0.5, "moral": 0.9})}, // evicts b
+		{subject: "pelm.req.m.forget", body: mp(t, map[string]any{"id": "c"})},
+	}
+	for _, r := range reqs {
+		e.publish(r)
+	}
+	firstRes := map[string][]byte{}
+	for len(firstRes) < len(reqs) {
+		select {
+		case m := <-results:
+			firstRes[m.Header.Get("Pelm-Seq")] = m.Data
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d of %d first results", len(firstRes), len(reqs))
+		}
+	}
+	select {
+	case <-runErr: // the first processor has lost its connection
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first processor did not stop")
+	}
+
+	startEnvOn(t, srv, cfg)
+	seen := map[string]bool{}
+	for len(seen) < len(reqs) {
+		select {
+		case m := <-results:
+			seq := m.Header.Get("Pelm-Seq")
+			if !bytes.Equal(m.Data, firstRes[seq]) {
+				a, _ := processor.BodyJSON(firstRes[seq], "")
+				b, _ := processor.BodyJSON(m.Data, "")
+				t.Fatalf("request %s answered twice differently: it ran again\nfirst %s\nthen  %s", seq, a, b)
+			}
+			seen[seq] = true
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of %d requests were redelivered and answered", len(seen), len(reqs))
+		}
+	}
+	snap := durableSnapshot(t, nc, cfg)
+	items := snap["m"].Items
+	if len(items) != 1 || items[0].ID != "a" || items[0].Vector[2] != 1 {
+		t.Fatalf("memory holds %+v, want only a with its second vector", items)
+	}
+}
+
+// durableSnapshot reads the memories back from the state stream.
+func durableSnapshot(t *testing.T, nc *nats.Conn, cfg processor.Config) map[string]processor.MemorySnapshot {
+	t.Helper()
+	p, err := processor.New(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	return p.Snapshot()
+}
