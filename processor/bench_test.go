@@ -7,6 +7,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
@@ -51,6 +52,11 @@ func benchStore(b *testing.B, wait time.Duration, rate int) {
 		}
 		bodies[i] = mp(b, map[string]any{"vector": v, "phase": rng.Float64(), "moral": 0.95})
 	}
+	// A burst outruns the default window of unacknowledged publishes.
+	pub, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(1<<17))
+	if err != nil {
+		b.Fatal(err)
+	}
 	hist := hdrhistogram.New(1, 600_000_000, 3)
 	b.ResetTimer()
 	start := time.Now()
@@ -80,7 +86,7 @@ func benchStore(b *testing.B, wait time.Duration, rate int) {
 		if rate > 0 && i%(rate/1000) == 0 { // pace in 1 ms steps
 			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
 		}
-		if _, err := e.js.PublishAsync("pelm.req.m.store", bodies[i%len(bodies)]); err != nil {
+		if _, err := pub.PublishAsync("pelm.req.m.store", bodies[i%len(bodies)]); err != nil {
 			b.Fatal(err)
 		}
 	}

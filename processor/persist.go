@@ -2,78 +2,11 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
-
-// committer streams state messages into JetStream atomic batches: nothing
-// of a batch is stored unless all of it is.
-type committer struct {
-	nc   *nats.Conn
-	subj stateSubjects
-	id   string
-	n    int
-}
-
-func (c *committer) begin() { c.id, c.n = nuid.Next(), 0 }
-
-// add publishes one message of the open atomic batch. nats.go copies it
-// into its buffer, so data may be reused at once.
-func (c *committer) add(subject string, extra nats.Header, data []byte) error {
-	c.n++
-	h := make(nats.Header, len(extra)+2)
-	for k, v := range extra {
-		h[k] = v
-	}
-	h[hdrBatchID] = []string{c.id}
-	h[hdrBatchSeq] = []string{strconv.Itoa(c.n)}
-	return c.nc.PublishMsg(&nats.Msg{Subject: subject, Header: h, Data: data})
-}
-
-var tombstoneHeader = nats.Header{hdrOp: {opDelete}, hdrTTL: {tombstoneTTL}}
-
-func (c *committer) tombstone(subject string) error { return c.add(subject, tombstoneHeader, nil) }
-
-type commitRecord struct {
-	Seq uint64    `msgpack:"seq"` // the last request whose effects the batch holds
-	At  time.Time `msgpack:"at"`
-}
-
-// commit closes the atomic batch and waits until the stream has stored it.
-func (c *committer) commit(ctx context.Context, lastSeq uint64) error {
-	c.n++
-	h := nats.Header{hdrBatchID: {c.id}, hdrBatchSeq: {strconv.Itoa(c.n)}, hdrCommit: {"1"}}
-	data := encodeRecord(commitRecord{Seq: lastSeq, At: time.Now().UTC()})
-	resp, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: c.subj.commit(), Header: h, Data: data})
-	if err != nil {
-		return fmt.Errorf("processor: commit state: %w", err)
-	}
-	var ack struct {
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-		Count int `json:"count"`
-	}
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return fmt.Errorf("processor: commit state: bad reply %q: %w", resp.Data, err)
-	}
-	if ack.Error != nil {
-		return fmt.Errorf("processor: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
-	}
-	if ack.Count != c.n {
-		return fmt.Errorf("processor: commit state: stored %d of %d messages", ack.Count, c.n)
-	}
-	return nil
-}
 
 // persist makes the batch's effects durable before any of its requests is
 // acknowledged: for every effectful request, in stream order, its item
@@ -199,7 +132,7 @@ func (p *Processor) commitChunk(ctx context.Context, touched []*memory, lastSeq 
 	for _, m := range touched {
 		if m.chunkDecided {
 			rec := filterRecord{Threshold: m.chunkFilter.Threshold, EMA: m.chunkFilter.EMA, Seq: m.chunkSeq}
-			if err := c.add(p.subj.filter(m.name), nil, encodeRecord(rec)); err != nil {
+			if err := c.add(p.subj.filter(m.name), c.rec.filter(&rec)); err != nil {
 				return err
 			}
 		}
@@ -224,7 +157,7 @@ func (p *Processor) writeEffects(c *committer, s *slot) error {
 			Confidence: s.req.Confidence, Meta: s.meta, Seq: o.seq,
 			Result: e.body, Subject: e.subject, CType: e.ctype, ReqID: e.reqID}
 		p.vecBuf = rec.Vector
-		if err := c.add(subject, nil, encodeRecord(rec)); err != nil {
+		if err := c.add(subject, c.rec.item(&rec)); err != nil {
 			return err
 		}
 		e.item = subject
@@ -241,7 +174,7 @@ func (p *Processor) writeEffects(c *committer, s *slot) error {
 			return err
 		}
 	}
-	return c.add(p.subj.done(m.name, o.seq), e.headers(), e.body)
+	return c.done(e)
 }
 
 func (p *Processor) removeItem(c *committer, subject string) error {
@@ -260,7 +193,7 @@ func (p *Processor) displace(c *committer, subject string) error {
 	}
 	delete(p.itemDone, subject)
 	e.item = ""
-	return c.add(p.subj.done(e.memory, e.seq), e.headers(), e.body)
+	return c.done(e)
 }
 
 // ackedSeq is an acknowledged request whose done record waits until the

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -159,15 +158,6 @@ type doneEntry struct {
 	// item is the state subject of the item message that carries this
 	// result, or "" when the result has a done record of its own.
 	item string
-}
-
-// headers are the done record's headers.
-func (e *doneEntry) headers() nats.Header {
-	h := nats.Header{hdrSubject: {e.subject}, hdrContentType: {e.ctype}}
-	if e.reqID != "" {
-		h[hdrRequestID] = []string{e.reqID}
-	}
-	return h
 }
 
 func encodeRecord(v any) []byte {

@@ -1,0 +1,129 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+)
+
+// committer streams state messages into JetStream atomic batches: nothing
+// of a batch is stored unless all of it is. Its header map and values are
+// reused from message to message (nats.go serialises them on publish), so
+// that adding a message allocates nothing of ours.
+type committer struct {
+	nc   *nats.Conn
+	subj stateSubjects
+	id   string
+	n    int
+
+	msg  nats.Msg
+	hdr  nats.Header
+	vals map[string][]string // one reused value slice per header name
+	rec  recordEncoder
+}
+
+func (c *committer) begin() { c.id, c.n = nuid.Next(), 0 }
+
+// batchSeqs holds the batch sequence numbers as strings, so that
+// numbering messages allocates nothing.
+var batchSeqs = func() []string {
+	s := make([]string, maxAtomicBatch+1)
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+// header sets one header of the next message.
+func (c *committer) header(name, value string) {
+	v := c.vals[name]
+	if v == nil {
+		if c.vals == nil {
+			c.vals = map[string][]string{}
+		}
+		v = make([]string, 1)
+		c.vals[name] = v
+	}
+	v[0] = value
+	c.hdr[name] = v
+}
+
+// next starts the headers of the next message of the open batch.
+func (c *committer) next() {
+	if c.hdr == nil {
+		c.hdr = nats.Header{}
+	}
+	clear(c.hdr)
+	c.n++
+	c.header(hdrBatchID, c.id)
+	c.header(hdrBatchSeq, batchSeqs[c.n])
+}
+
+// send publishes the message whose headers next and header set. nats.go
+// copies it into its buffer, so data may be reused at once.
+func (c *committer) send(subject string, data []byte) error {
+	c.msg = nats.Msg{Subject: subject, Header: c.hdr, Data: data}
+	return c.nc.PublishMsg(&c.msg)
+}
+
+func (c *committer) add(subject string, data []byte) error {
+	c.next()
+	return c.send(subject, data)
+}
+
+func (c *committer) tombstone(subject string) error {
+	c.next()
+	c.header(hdrOp, opDelete)
+	c.header(hdrTTL, tombstoneTTL)
+	return c.send(subject, nil)
+}
+
+// done writes a result as a done record of its own.
+func (c *committer) done(e *doneEntry) error {
+	c.next()
+	c.header(hdrSubject, e.subject)
+	c.header(hdrContentType, e.ctype)
+	if e.reqID != "" {
+		c.header(hdrRequestID, e.reqID)
+	}
+	return c.send(c.subj.done(e.memory, e.seq), e.body)
+}
+
+type commitRecord struct {
+	Seq uint64    `msgpack:"seq"` // the last request whose effects the batch holds
+	At  time.Time `msgpack:"at"`
+}
+
+// commit closes the atomic batch and waits until the stream has stored it.
+func (c *committer) commit(ctx context.Context, lastSeq uint64) error {
+	c.n++
+	h := nats.Header{hdrBatchID: {c.id}, hdrBatchSeq: {strconv.Itoa(c.n)}, hdrCommit: {"1"}}
+	data := encodeRecord(commitRecord{Seq: lastSeq, At: time.Now().UTC()})
+	resp, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: c.subj.commit(), Header: h, Data: data})
+	if err != nil {
+		return fmt.Errorf("processor: commit state: %w", err)
+	}
+	var ack struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return fmt.Errorf("processor: commit state: bad reply %q: %w", resp.Data, err)
+	}
+	if ack.Error != nil {
+		return fmt.Errorf("processor: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
+	}
+	if ack.Count != c.n {
+		return fmt.Errorf("processor: commit state: stored %d of %d messages", ack.Count, c.n)
+	}
+	return nil
+}
