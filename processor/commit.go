@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -95,35 +94,33 @@ func (c *committer) done(e *doneEntry) error {
 }
 
 type commitRecord struct {
-	Seq uint64    `msgpack:"seq"` // the last request whose effects the batch holds
-	At  time.Time `msgpack:"at"`
+	Seq     uint64      `msgpack:"seq"` // the last request whose effects the batch holds
+	At      time.Time   `msgpack:"at"`
+	Journal journalMark `msgpack:"journal"` // the per-item state holds everything before it
+}
+
+func (c *committer) commitMsg(lastSeq uint64, mark journalMark) *nats.Msg {
+	c.n++
+	h := nats.Header{hdrBatchID: {c.id}, hdrBatchSeq: {strconv.Itoa(c.n)}, hdrCommit: {"1"}}
+	data := encodeRecord(commitRecord{Seq: lastSeq, At: time.Now().UTC(), Journal: mark})
+	return &nats.Msg{Subject: c.subj.commit(), Header: h, Data: data}
+}
+
+// commitAsync closes the atomic batch; the server's answer goes to reply.
+func (c *committer) commitAsync(lastSeq uint64, mark journalMark, reply string) error {
+	m := c.commitMsg(lastSeq, mark)
+	m.Reply = reply
+	if err := c.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("processor: commit state: %w", err)
+	}
+	return nil
 }
 
 // commit closes the atomic batch and waits until the stream has stored it.
-func (c *committer) commit(ctx context.Context, lastSeq uint64) error {
-	c.n++
-	h := nats.Header{hdrBatchID: {c.id}, hdrBatchSeq: {strconv.Itoa(c.n)}, hdrCommit: {"1"}}
-	data := encodeRecord(commitRecord{Seq: lastSeq, At: time.Now().UTC()})
-	resp, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: c.subj.commit(), Header: h, Data: data})
+func (c *committer) commit(ctx context.Context, lastSeq uint64, mark journalMark) error {
+	resp, err := c.nc.RequestMsgWithContext(ctx, c.commitMsg(lastSeq, mark))
 	if err != nil {
 		return fmt.Errorf("processor: commit state: %w", err)
 	}
-	var ack struct {
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-		Count int `json:"count"`
-	}
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return fmt.Errorf("processor: commit state: bad reply %q: %w", resp.Data, err)
-	}
-	if ack.Error != nil {
-		return fmt.Errorf("processor: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
-	}
-	if ack.Count != c.n {
-		return fmt.Errorf("processor: commit state: stored %d of %d messages", ack.Count, c.n)
-	}
-	return nil
+	return parseCommitReply(resp.Data, c.n)
 }

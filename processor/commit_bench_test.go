@@ -68,7 +68,7 @@ func benchCommits(b *testing.B, srv *server.Server, n int) {
 					b.Fatal(err)
 				}
 			}
-			if err := c.commit(ctx, uint64(i)); err != nil {
+			if err := c.commit(ctx, uint64(i), journalMark{}); err != nil {
 				b.Fatal(err)
 			}
 		}

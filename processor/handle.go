@@ -29,6 +29,11 @@ func (p *Processor) hook(point string) {
 // stream order, make the effects durable, publish every result, then
 // acknowledge.
 func (p *Processor) handleBatch(batch []jetstream.Msg) {
+	if batch = dropTicks(batch); len(batch) == 0 {
+		p.confirmAcks(false)
+		_ = p.materialize(false)
+		return
+	}
 	start := time.Now()
 	stopKeepAlive := p.keepAlive(batch)
 	defer stopKeepAlive()
@@ -65,6 +70,9 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	}
 	p.hook(HookAfterPersist)
 	p.publishAndAck()
+	// Materialising failures are retried here, batch after batch: the
+	// journal holds everything meanwhile.
+	_ = p.materialize(false)
 }
 
 // prepareAll decodes every message into its slot and queues the valid
@@ -129,4 +137,16 @@ func (p *Processor) compose(start time.Time) {
 			s.body = append(s.body[:0], p.renc.encode(o)...)
 		}
 	}
+}
+
+// dropTicks removes the idle ticks from a batch, in place.
+func dropTicks(batch []jetstream.Msg) []jetstream.Msg {
+	n := 0
+	for _, m := range batch {
+		if _, ok := m.(tick); !ok {
+			batch[n] = m
+			n++
+		}
+	}
+	return batch[:n]
 }

@@ -9,68 +9,53 @@ import (
 )
 
 // persist makes the batch's effects durable before any of its requests is
-// acknowledged: for every effectful request, in stream order, its item
-// changes and its result (the done record); for every memory, its filter
-// state; and the removal of done records whose acks are confirmed.
+// acknowledged: one journal record holds every effectful request, in
+// stream order, with its effects and its result. Their item changes are
+// then queued for materialising, which does not hold up the batch.
 func (p *Processor) persist() error {
-	if !p.needsCommit() {
+	n := 0
+	for i := range p.slots {
+		if p.slots[i].effectful() {
+			n++
+		}
+	}
+	if n == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
 	defer cancel()
-	c := &p.committer
-	c.begin()
-	// At most maxDeletesPerCommit removals ride along with one commit, so
-	// that they and the batch's own messages stay within one atomic batch's
-	// limit; the rest wait for the next commit.
-	deletes := p.pendingDelete[:min(len(p.pendingDelete), maxDeletesPerCommit)]
-	for _, seq := range deletes {
-		if d := p.done[seq]; d != nil {
-			if err := c.tombstone(p.subj.done(d.memory, seq)); err != nil {
-				return err
-			}
-		}
+	first, last, err := p.journal.write(ctx, p.encodeJournal(&p.jenc))
+	if err != nil {
+		return err
 	}
-	touched := p.touched[:0]
-	var lastSeq uint64
+	rec := &journalRec{first: first, last: last, entries: n, unconfirmed: n}
+	p.jrecs = append(p.jrecs, rec)
+	k := 0
 	for i := range p.slots {
 		s := &p.slots[i]
 		if !s.effectful() {
 			continue
 		}
-		// At most four messages for the request (a store's item and an
-		// eviction, each perhaps displacing a result), one filter record
-		// per memory of the chunk and the commit marker must still fit.
-		if c.n+4+len(touched)+1+1 > maxAtomicBatch {
-			if err := p.commitChunk(ctx, touched, lastSeq); err != nil {
-				return err
-			}
-			touched = touched[:0]
-			c.begin()
-		}
-		if err := p.writeEffects(c, s); err != nil {
-			return err
-		}
+		o := &s.out
+		p.done[o.seq] = &doneEntry{seq: o.seq, memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID,
+			body: append([]byte(nil), s.body...), rec: rec}
 		m := s.mem
-		if !m.inChunk {
-			m.inChunk = true
-			touched = append(touched, m)
+		ef := effect{m: m, seq: o.seq, decided: o.decided,
+			filter: filterRecord{Threshold: s.filterAfter.Threshold, EMA: s.filterAfter.EMA, Seq: o.seq}}
+		if s.storeOp >= 0 {
+			p.item = itemRecord{ID: o.id, Vector: appendVector(p.vecBuf[:0], s.req.Vector), Phase: s.req.Phase,
+				Confidence: s.req.Confidence, Meta: s.meta, Seq: o.seq}
+			p.vecBuf = p.item.Vector
+			ef.store = &p.item
+			res := &m.results[s.storeOp]
+			ef.evicted, ef.hasEvict = res.Evicted, res.HasEvicted
 		}
-		if s.out.decided {
-			m.chunkFilter, m.chunkDecided, m.chunkSeq = s.filterAfter, true, s.out.seq
+		if s.forgetOp >= 0 {
+			ef.forgot, ef.found = o.id, m.results[s.forgetOp].Found
 		}
-		lastSeq = s.out.seq
+		k++
+		p.queueEffect(&ef, journalMark{Record: last, Entries: k})
 	}
-	if err := p.commitChunk(ctx, touched, lastSeq); err != nil {
-		return err
-	}
-	p.touched = touched[:0]
-	// The durable records are gone; the in-memory ones stay a little longer
-	// (see retireDone).
-	for _, seq := range deletes {
-		p.retire(seq)
-	}
-	p.pendingDelete = append(p.pendingDelete[:0], p.pendingDelete[len(deletes):]...)
 	return nil
 }
 
@@ -90,18 +75,21 @@ func (p *Processor) retire(seq uint64) {
 }
 
 // confirmed is called once the request seq is known gone from the requests
-// stream: its done record is removed with the next commit; a result that
-// rides in its item's message needs no removal.
+// stream: its result need not be kept durably any more. A legacy done
+// record is removed with the next commit; a journal record is purged once
+// all its results are confirmed and its effects materialised.
 func (p *Processor) confirmed(seq uint64) {
 	e := p.done[seq]
-	if e == nil || e.item == "" {
-		p.pendingDelete = append(p.pendingDelete, seq)
+	switch {
+	case e == nil || e.confirmed:
 		return
+	case e.rec == nil:
+		p.pendingDelete = append(p.pendingDelete, seq)
+	default:
+		e.rec.unconfirmed--
+		p.retire(seq)
 	}
-	if p.itemDone[e.item] == e {
-		delete(p.itemDone, e.item)
-	}
-	p.retire(seq)
+	e.confirmed = true
 }
 
 // retireDone forgets the in-memory done records whose time has passed.
@@ -112,88 +100,6 @@ func (p *Processor) retireDone() {
 		n++
 	}
 	p.retiring = append(p.retiring[:0], p.retiring[n:]...)
-}
-
-func (p *Processor) needsCommit() bool {
-	if len(p.pendingDelete) > 0 {
-		return true
-	}
-	for i := range p.slots {
-		if p.slots[i].effectful() {
-			return true
-		}
-	}
-	return false
-}
-
-// commitChunk writes the filter state of the chunk's memories and commits.
-func (p *Processor) commitChunk(ctx context.Context, touched []*memory, lastSeq uint64) error {
-	c := &p.committer
-	for _, m := range touched {
-		if m.chunkDecided {
-			rec := filterRecord{Threshold: m.chunkFilter.Threshold, EMA: m.chunkFilter.EMA, Seq: m.chunkSeq}
-			if err := c.add(p.subj.filter(m.name), c.rec.filter(&rec)); err != nil {
-				return err
-			}
-		}
-		m.inChunk, m.chunkDecided = false, false
-	}
-	return c.commit(ctx, lastSeq)
-}
-
-// writeEffects writes one request's item changes and its result: in the
-// item's message for a store, else as a done record.
-func (p *Processor) writeEffects(c *committer, s *slot) error {
-	m, o := s.mem, &s.out
-	e := &doneEntry{seq: o.seq, memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID,
-		body: append([]byte(nil), s.body...)}
-	p.done[o.seq] = e
-	if s.storeOp >= 0 {
-		subject := p.subj.item(m.name, o.id)
-		if err := p.displace(c, subject); err != nil {
-			return err
-		}
-		rec := itemRecord{ID: o.id, Vector: appendVector(p.vecBuf[:0], s.req.Vector), Phase: s.req.Phase,
-			Confidence: s.req.Confidence, Meta: s.meta, Seq: o.seq,
-			Result: e.body, Subject: e.subject, CType: e.ctype, ReqID: e.reqID}
-		p.vecBuf = rec.Vector
-		if err := c.add(subject, c.rec.item(&rec)); err != nil {
-			return err
-		}
-		e.item = subject
-		p.itemDone[subject] = e
-		if res := &m.results[s.storeOp]; res.HasEvicted {
-			if err := p.removeItem(c, p.subj.item(m.name, res.Evicted)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if s.forgetOp >= 0 && m.results[s.forgetOp].Found {
-		if err := p.removeItem(c, p.subj.item(m.name, o.id)); err != nil {
-			return err
-		}
-	}
-	return c.done(e)
-}
-
-func (p *Processor) removeItem(c *committer, subject string) error {
-	if err := p.displace(c, subject); err != nil {
-		return err
-	}
-	return c.tombstone(subject)
-}
-
-// displace is called before the item message at subject is replaced: a
-// result it still carries gets a done record of its own first.
-func (p *Processor) displace(c *committer, subject string) error {
-	e := p.itemDone[subject]
-	if e == nil {
-		return nil
-	}
-	delete(p.itemDone, subject)
-	e.item = ""
-	return c.done(e)
 }
 
 // ackedSeq is an acknowledged request whose done record waits until the
@@ -247,4 +153,41 @@ func (p *Processor) confirmAcks(force bool) {
 		}
 	}
 	p.acked = keep
+	p.purgeJournal()
+}
+
+// purgeJournal drops the journal records that are materialised and whose
+// results are all confirmed, oldest first, and purges them from the stream
+// in the background (one purge at a time; a later one covers what an
+// earlier skipped).
+func (p *Processor) purgeJournal() {
+	n := 0
+	for n < len(p.jrecs) {
+		r := p.jrecs[n]
+		if r.unconfirmed > 0 || !p.matMark.covers(r.last, r.entries-1) {
+			break
+		}
+		n++
+	}
+	if n > 0 {
+		p.purgeTo = p.jrecs[n-1].last + 1
+		p.jrecs = append(p.jrecs[:0], p.jrecs[n:]...)
+	}
+	if p.purgeTo <= p.purged || !p.purging.CompareAndSwap(false, true) {
+		return
+	}
+	keep := p.purgeTo
+	p.purged = keep
+	p.purges.Go(func() {
+		defer p.purging.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		defer cancel()
+		st, err := p.js.Stream(ctx, JournalStream)
+		if err == nil {
+			err = st.Purge(ctx, jetstream.WithPurgeSequence(keep))
+		}
+		if err != nil {
+			p.log.Warn().Err(err).Uint64("below", keep).Msg("purge journal; a later purge will cover it")
+		}
+	})
 }

@@ -35,10 +35,19 @@ type Processor struct {
 	committer     committer
 	stale         bool                  // a commit failed: rebuild the memories before the next batch
 	done          map[uint64]*doneEntry // results of effectful requests not yet confirmed acked
-	itemDone      map[string]*doneEntry // item state subject → the unconfirmed result its message carries
-	acked         []ackedSeq            // done records of acked requests, until the stream has removed them
-	pendingDelete []uint64              // done records confirmed acked, removed with the next commit
-	ackChecked    time.Time             // when confirmAcks last asked the stream
+	journal       journalWriter
+	jenc          recordEncoder
+	jrecs         []*journalRec // journal records not yet purged, oldest first
+	matMark       journalMark   // the per-item state holds everything before it
+	mat           materializer
+	item          itemRecord  // scratch of persist
+	purgeTo       uint64      // journal sequences below it may be purged
+	purged        uint64      // below it, a purge was sent
+	purging       atomic.Bool // a purge runs
+	purges        sync.WaitGroup
+	acked         []ackedSeq // done records of acked requests, until the stream has removed them
+	pendingDelete []uint64   // done records confirmed acked, removed with the next commit
+	ackChecked    time.Time  // when confirmAcks last asked the stream
 	touched       []*memory
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
@@ -89,7 +98,6 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		stats:    newStatsWindow(),
 		subj:     stateSubjects{base: cfg.Prefix + ".state."},
 		done:     map[uint64]*doneEntry{},
-		itemDone: map[string]*doneEntry{},
 		seen:     map[uint64]int{},
 	}
 	if cfg.Registerer != nil {
@@ -98,6 +106,8 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		}
 	}
 	p.committer = committer{nc: nc, subj: p.subj}
+	p.journal = journalWriter{js: js, subject: cfg.Prefix + ".journal", partMax: int(nc.MaxPayload()) - 1024}
+	p.mat.open = &epoch{}
 	p.maxResult = int(nc.MaxPayload()) - 1024 // room for the headers
 	p.pubMsg.Header = p.pubHdr.h
 	return p, nil
@@ -164,13 +174,13 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.nc.FlushTimeout(flushTimeout); err != nil {
 		p.log.Warn().Err(err).Msg("final flush")
 	} else {
-		// The last batch's acks are confirmed: remove their done records now
-		// rather than at the next start.
+		// Bring the per-item state up to date and purge the journal behind
+		// it, so that the next start has little to replay.
 		p.confirmAcks(true)
-		p.slots = p.slots[:0]
-		if err := p.persist(); err != nil {
-			p.log.Warn().Err(err).Msg("remove confirmed done records")
+		if err := p.materialize(true); err != nil {
+			p.log.Warn().Err(err).Msg("materialise state; the next start replays the journal")
 		}
+		p.purges.Wait()
 	}
 	p.log.Info().Msg("processor stopped")
 	return runErr
@@ -185,12 +195,22 @@ const idleCheck = 5 * time.Second
 func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, in chan<- jetstream.Msg) {
 	defer close(in)
 	missing := 0 // consecutive checks that found no consumer
+	idle := time.Duration(0)
 	for {
-		msg, err := it.Next(jetstream.NextMaxWait(idleCheck))
+		msg, err := it.Next(jetstream.NextMaxWait(idleTick))
 		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
-			// Idle, or the server went quiet: make sure there is still a
-			// consumer to wait on. A deletion is not always announced to a
-			// waiting iterator.
+			// Idle: let the batch loop do its housekeeping.
+			select {
+			case in <- tick{}:
+			default:
+			}
+			if idle += idleTick; idle < idleCheck && errors.Is(err, nats.ErrTimeout) {
+				continue
+			}
+			idle = 0
+			// Idle a while, or the server went quiet: make sure there is
+			// still a consumer to wait on. A deletion is not always
+			// announced to a waiting iterator.
 			ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 			_, err := cons.Info(ctx)
 			cancel()
@@ -222,9 +242,17 @@ func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, 
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		idle = 0
 		in <- msg
 	}
 }
+
+// idleTick is how often an idle pull loop hands the batch loop a tick.
+const idleTick = 250 * time.Millisecond
+
+// tick is a message that is none: the batch loop, handed one while idle,
+// confirms acks and materialises state (handle.go).
+type tick struct{ jetstream.Msg }
 
 // Ready reports whether the processor is serving: its streams and consumer
 // are there, its memories restored, and it is connected to NATS.
@@ -269,6 +297,7 @@ func (p *Processor) Stats() Stats { return p.stats.snapshot(time.Now()) }
 func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
 	streams := []jetstream.StreamConfig{
 		stateStreamConfig(p.cfg.Prefix),
+		journalStreamConfig(p.cfg.Prefix),
 		{
 			Name: RequestsStream, Subjects: []string{p.reqPrefix + ">"},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,

@@ -61,23 +61,13 @@ func (e *recordEncoder) done() []byte {
 }
 
 func (e *recordEncoder) item(r *itemRecord) []byte {
-	n := 6
-	if r.Result != nil {
-		n += 4
-	}
-	e.check(e.start().EncodeMapLen(n))
+	e.check(e.start().EncodeMapLen(6))
 	e.str("id", r.ID)
 	e.bin("v", r.Vector)
 	e.f64("p", r.Phase)
 	e.f64("c", r.Confidence)
 	e.bin("m", r.Meta)
 	e.u64("s", r.Seq)
-	if r.Result != nil {
-		e.bin("r", r.Result)
-		e.str("rs", r.Subject)
-		e.str("rc", r.CType)
-		e.str("ri", r.ReqID)
-	}
 	return e.done()
 }
 

@@ -38,8 +38,10 @@ func (r *restoring) flush() {
 
 // RestoreInfo says what a restore rebuilt.
 type RestoreInfo struct {
-	Memories, Items int
-	Took            time.Duration
+	Memories int
+	Items    int // read from the per-item state
+	Replayed int // journal entries applied on top of it
+	Took     time.Duration
 }
 
 // Restore rebuilds every memory from the state stream, as Run does before
@@ -50,9 +52,11 @@ func (p *Processor) Restore() (RestoreInfo, error) {
 	return p.restored, err
 }
 
-// restore rebuilds every memory, its filter and the done records from the
-// state stream, replacing whatever the processor held.
+// restore rebuilds every memory, its filter and the unconfirmed results
+// from the per-item state and the journal, replacing whatever the
+// processor held.
 func (p *Processor) restore() error {
+	p.resetMaterializer()
 	// Each call gets a short deadline of its own: right after a NATS server
 	// restart an API request can go unanswered, and the batch loop must
 	// fail fast and try again rather than wait out the whole restore.
@@ -72,9 +76,66 @@ func (p *Processor) restore() error {
 	start := time.Now()
 	p.memories, p.order = map[string]*memory{}, nil
 	p.done, p.pendingDelete, p.acked, p.retiring = map[uint64]*doneEntry{}, p.pendingDelete[:0], p.acked[:0], p.retiring[:0]
-	p.itemDone = map[string]*doneEntry{}
+	p.jrecs, p.matMark = p.jrecs[:0], journalMark{}
 
 	st, err := p.js.Stream(call(), StateStream)
+	if err != nil {
+		return fmt.Errorf("processor: restore: %w", err)
+	}
+	switch raw, err := st.GetLastMsgForSubject(call(), p.subj.commit()); {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return fmt.Errorf("processor: restore: %w", err)
+	default:
+		var cr commitRecord
+		if err := msgpack.Unmarshal(raw.Data, &cr); err != nil {
+			return fmt.Errorf("processor: restore: commit marker: %w", err)
+		}
+		p.matMark = cr.Journal
+	}
+	mems := map[string]*restoring{}
+	filters := map[string]filterRecord{}
+	items := 0
+	err = p.readStream(ctx, call, StateStream, p.subj.base+"m.>", func(msg jetstream.Msg) error {
+		return p.restoreOne(msg, mems, filters, &items)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range mems {
+		r.flush()
+	}
+	for name, rec := range filters {
+		m, err := p.restoredMemory(name, mems)
+		if err != nil {
+			return err
+		}
+		m.filter.SetState(filter.State{Threshold: rec.Threshold, EMA: rec.EMA})
+	}
+	replayed, err := p.replayJournal(ctx, call, mems)
+	if err != nil {
+		return err
+	}
+	if err := p.forgetAckedDone(call()); err != nil {
+		return err
+	}
+	p.purgeJournal()
+	p.restored = RestoreInfo{Memories: len(p.order), Items: items, Replayed: replayed, Took: time.Since(start)}
+	pending := 0
+	for _, e := range p.done {
+		if !e.confirmed {
+			pending++
+		}
+	}
+	p.log.Info().Int("memories", len(p.order)).Int("items", items).Int("replayed", replayed).
+		Int("pending_results", pending).Dur("took", p.restored.Took).Msg("memories restored")
+	return nil
+}
+
+// readStream passes every message of stream on subject filter to fn, in
+// stream order.
+func (p *Processor) readStream(ctx context.Context, call func() context.Context, stream, filter string, fn func(jetstream.Msg) error) error {
+	st, err := p.js.Stream(call(), stream)
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
@@ -85,15 +146,10 @@ func (p *Processor) restore() error {
 	if info.State.Msgs == 0 {
 		return nil
 	}
-	cons, err := p.js.OrderedConsumer(call(), StateStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{p.subj.base + "m.>"},
-	})
+	cons, err := p.js.OrderedConsumer(call(), stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
-	mems := map[string]*restoring{}
-	filters := map[string]filterRecord{}
-	items := 0
 	// Ask for no more than what is pending, so that the last fetch does not
 	// sit out its wait for messages that will never come.
 	ci, err := cons.Info(call())
@@ -102,6 +158,9 @@ func (p *Processor) restore() error {
 	}
 	pending, empty := ci.NumPending, 0
 	for pending > 0 {
+		if ctx.Err() != nil {
+			return fmt.Errorf("processor: restore: %w", ctx.Err())
+		}
 		batch, err := cons.Fetch(int(min(pending, restoreChunk)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("processor: restore: %w", err)
@@ -109,7 +168,7 @@ func (p *Processor) restore() error {
 		n := 0
 		for msg := range batch.Messages() {
 			n++
-			if err := p.restoreOne(msg, mems, filters, &items); err != nil {
+			if err := fn(msg); err != nil {
 				return fmt.Errorf("processor: restore %s: %w", msg.Subject(), err)
 			}
 			if md, err := msg.Metadata(); err == nil {
@@ -124,27 +183,11 @@ func (p *Processor) restore() error {
 			continue
 		}
 		// Messages are pending but none came: a restore that stopped here
-		// would silently lose items. Try again, then give up with an error.
+		// would silently lose state. Try again, then give up with an error.
 		if empty++; empty == 3 {
-			return fmt.Errorf("processor: restore incomplete: %d state messages pending, none delivered", pending)
+			return fmt.Errorf("processor: restore of %s incomplete: %d messages pending, none delivered", stream, pending)
 		}
 	}
-	for _, r := range mems {
-		r.flush()
-	}
-	for name, rec := range filters {
-		m, err := p.restoredMemory(name, mems)
-		if err != nil {
-			return err
-		}
-		m.filter.SetState(filter.State{Threshold: rec.Threshold, EMA: rec.EMA})
-	}
-	if err := p.forgetAckedDone(call()); err != nil {
-		return err
-	}
-	p.restored = RestoreInfo{Memories: len(p.order), Items: items, Took: time.Since(start)}
-	p.log.Info().Int("memories", len(p.order)).Int("items", items).Int("pending_results", len(p.done)).
-		Dur("took", p.restored.Took).Msg("memories restored")
 	return nil
 }
 
@@ -173,11 +216,6 @@ func (p *Processor) restoreOne(msg jetstream.Msg, mems map[string]*restoring, fi
 			r.flush()
 		}
 		*items++
-		if rec.Result != nil {
-			e := &doneEntry{seq: rec.Seq, memory: mem, subject: rec.Subject, ctype: rec.CType, reqID: rec.ReqID,
-				body: rec.Result, item: msg.Subject()}
-			p.done[rec.Seq], p.itemDone[e.item] = e, e
-		}
 	case 'f':
 		var rec filterRecord
 		if err := msgpack.Unmarshal(msg.Data(), &rec); err != nil {
@@ -230,7 +268,7 @@ func (p *Processor) forgetAckedDone(ctx context.Context) error {
 	if info.State.Msgs == 0 {
 		first = info.State.LastSeq + 1
 	}
-	for seq, e := range p.done {
+	for seq := range p.done {
 		if seq >= first {
 			_, err := st.GetMsg(ctx, seq)
 			switch {
@@ -240,13 +278,7 @@ func (p *Processor) forgetAckedDone(ctx context.Context) error {
 				return fmt.Errorf("processor: restore: request %d: %w", seq, err)
 			}
 		}
-		if e.item != "" {
-			// Nothing durable to remove: the item keeps it harmlessly.
-			delete(p.done, seq)
-			delete(p.itemDone, e.item)
-			continue
-		}
-		p.pendingDelete = append(p.pendingDelete, seq)
+		p.confirmed(seq)
 	}
 	return nil
 }

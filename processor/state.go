@@ -19,24 +19,23 @@ import (
 //
 //	<prefix>.state.m.<memory>.i.<base64url(id)>   an item, or a tombstone
 //	<prefix>.state.m.<memory>.f                   the filter's threshold and ema
-//	<prefix>.state.m.<memory>.d.<seq>             the result of an effectful request
-//	<prefix>.state.commit                         the last commit's marker
+//	<prefix>.state.m.<memory>.d.<seq>             a result (written by earlier versions only)
+//	<prefix>.state.commit                         the last commit's marker and journal mark
 //
-// A batch's changes are written as one JetStream atomic batch (or a few, each
-// a whole prefix of the batch's requests) before any of its requests is
-// acknowledged. Items are written in insertion order, so the stream's order
-// of the surviving messages is the memory's order: a restore replays them as
+// In front of it is the journal (journal.go): a batch is durable, and its
+// requests may be acknowledged, once its one journal record is stored. The
+// record holds every effectful request of the batch with its effects and
+// its result, so that a redelivery republishes that result instead of
+// applying the request twice. Behind it, the items' changes are
+// materialised into this layout by atomic batches (materialize.go), each
+// commit recording the journal mark it reaches; a restore reads this
+// layout, then replays the journal past that mark.
+//
+// Items are written in insertion order, so the stream's order of the
+// surviving messages is the memory's order: a restore replays them as
 // stores and gets the same items, the same order and the same eviction
 // future. A removal writes a tombstone with a short TTL: it displaces the
-// item's message, then expires. A done record keeps an effectful request's
-// result until its acknowledgement is confirmed, so that a redelivery
-// republishes that result instead of applying the request twice.
-//
-// A store's result rides in the item's own message instead: one message
-// where there were two, and no removal to write once the ack is confirmed.
-// Should that message be displaced (the item replaced, forgotten or
-// evicted) before the ack is confirmed, the same commit first writes the
-// result as a done record of its own.
+// item's message, then expires.
 const (
 	StateStream = "PELM_STATE"
 
@@ -111,13 +110,6 @@ type itemRecord struct {
 	Confidence float64 `msgpack:"c"`
 	Meta       []byte  `msgpack:"m"` // tagged, see metaTag
 	Seq        uint64  `msgpack:"s"` // the request that stored it
-
-	// The store's result, until its ack is confirmed (see doneEntry);
-	// restores ignore it once the request has left the requests stream.
-	Result  []byte `msgpack:"r,omitempty"`
-	Subject string `msgpack:"rs,omitempty"`
-	CType   string `msgpack:"rc,omitempty"`
-	ReqID   string `msgpack:"ri,omitempty"`
 }
 
 func appendVector(dst []byte, v []float32) []byte {
@@ -155,9 +147,10 @@ type doneEntry struct {
 	reqID   string
 	body    []byte
 
-	// item is the state subject of the item message that carries this
-	// result, or "" when the result has a done record of its own.
-	item string
+	// rec is the journal record that holds it durably, or nil for a done
+	// record of the per-item layout (written by earlier versions).
+	rec       *journalRec
+	confirmed bool // its request is known acknowledged
 }
 
 func encodeRecord(v any) []byte {

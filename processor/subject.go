@@ -77,7 +77,7 @@ func newReplyRules(prefix string, allow []string) (replyRules, error) {
 			return replyRules{}, fmt.Errorf("%w: reply-allow pattern %q is not a valid subject", ErrConfig, p)
 		}
 	}
-	return replyRules{forbidden: []string{prefix + ".req", prefix + ".dlq", prefix + ".state"},
+	return replyRules{forbidden: []string{prefix + ".req", prefix + ".dlq", prefix + ".state", prefix + ".journal"},
 		exact: []string{prefix + ".stats"}, allow: allow}, nil
 }
 

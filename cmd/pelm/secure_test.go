@@ -54,7 +54,8 @@ func testCA(t *testing.T) (tls.Certificate, string) {
 
 // TestSecuredNATS runs pelm against a server that requires TLS and users
 // with narrow permissions: the processor's user and an application's, as
-// deploy/nats-server.secure.conf sets them up.
+// deploy/nats-server.secure.conf sets them up (its permissions are read
+// from the file).
 func TestSecuredNATS(t *testing.T) {
 	cert, caFile := testCA(t)
 	opts := natstest.DefaultTestOptions
@@ -63,16 +64,22 @@ func TestSecuredNATS(t *testing.T) {
 	opts.StoreDir = t.TempDir()
 	opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	opts.TLS = true
-	allow := func(subjects ...string) *server.SubjectPermission { return &server.SubjectPermission{Allow: subjects} }
+	// The users' permissions are those of the shipped example, so that the
+	// file cannot fall behind what the processor needs.
+	conf, err := server.ProcessConfigFile(filepath.Join("..", "..", "deploy", "nats-server.secure.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms := map[string]*server.Permissions{}
+	for _, u := range conf.Users {
+		perms[u.Username] = u.Permissions
+	}
+	if perms["pelm"] == nil || perms["app"] == nil {
+		t.Fatalf("deploy/nats-server.secure.conf: users %v, want pelm and app", perms)
+	}
 	opts.Users = []*server.User{
-		{Username: "pelm", Password: "processor-secret", Permissions: &server.Permissions{
-			Publish:   allow("$JS.API.>", "$JS.ACK.>", "pelm.res.>", "pelm.dlq.>", "pelm.state.>", "pelm.stats", "_INBOX.>"),
-			Subscribe: allow("_INBOX.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"),
-		}},
-		{Username: "app", Password: "app-secret", Permissions: &server.Permissions{
-			Publish:   allow("pelm.req.>"),
-			Subscribe: allow("_INBOX.>", "pelm.res.>"),
-		}},
+		{Username: "pelm", Password: "processor-secret", Permissions: perms["pelm"]},
+		{Username: "app", Password: "app-secret", Permissions: perms["app"]},
 	}
 	srv := natstest.RunServer(&opts)
 	defer srv.Shutdown()
@@ -80,7 +87,7 @@ func TestSecuredNATS(t *testing.T) {
 
 	// Wrong credentials fail at once, clearly, without echoing the secret.
 	var errOut strings.Builder
-	err := run(context.Background(), []string{"serve", "--nats-url", url, "--nats-ca", caFile, "--nats-user", "pelm",
+	err = run(context.Background(), []string{"serve", "--nats-url", url, "--nats-ca", caFile, "--nats-user", "pelm",
 		"--nats-password", "not-the-secret", "--http-listen", ""}, nil, io.Discard, &errOut)
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") || strings.Contains(err.Error(), "not-the-secret") {
 		t.Fatalf("serve with a wrong password: %v", err)

@@ -1,0 +1,134 @@
+package processor_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/processor"
+	"github.com/rs/zerolog"
+)
+
+// TestCrashReplaysJournal kills a processor (its connection closed, no
+// shutdown) after its per-item state has been materialised for some
+// requests and not for later ones. The journal must bring the memory back
+// exactly: the same items in the same order (so the same eviction future),
+// with the journal purged behind what was materialised.
+func TestCrashReplaysJournal(t *testing.T) {
+	const capacity = 30
+	srv := startServer(t)
+	cfg := processor.Config{Memory: pelm.Config{Dim: 4, Capacity: capacity}, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := processor.New(pc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- first.Run(context.Background()) }()
+	e := &env{t: t, srv: srv, nc: nc}
+	if e.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConsumer()
+	next := e.sub("pelm.res.>")
+
+	var ref []string // ids, oldest first, as one-by-one execution leaves them
+	remove := func(id string) {
+		for i, x := range ref {
+			if x == id {
+				ref = append(ref[:i], ref[i+1:]...)
+				return
+			}
+		}
+	}
+	n := 0
+	wave := func(count int) {
+		for range count {
+			n++
+			id := "i" + strconv.Itoa(n%45) // upserts once the ids come round
+			if n%9 == 0 {
+				e.publish(req{subject: "pelm.req.m.forget", body: mp(t, map[string]any{"id": "i" + strconv.Itoa((n-4)%45)})})
+				remove("i" + strconv.Itoa((n-4)%45))
+				continue
+			}
+			v := []float64{float64(n % 7), 1, float64(n % 3), -1}
+			e.publish(req{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": id, "vector": v, "phase": float64(n%10) / 10, "moral": 0.95})})
+			remove(id)
+			if len(ref) == capacity {
+				ref = ref[1:]
+			}
+			ref = append(ref, id)
+		}
+		for range count {
+			result(t, next())
+		}
+	}
+	wave(80)
+	time.Sleep(1200 * time.Millisecond) // the open epoch is due
+	wave(40)                            // seals and commits it
+	jst, err := e.js.Stream(context.Background(), processor.JournalStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the journal purged behind the materialised state", func() bool {
+		info, err := jst.Info(context.Background())
+		return err == nil && info.State.FirstSeq > 1
+	})
+	wave(50) // journalled, not yet materialised
+	pc.Close()
+	select {
+	case <-runErr:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the processor did not stop when its connection closed")
+	}
+
+	p, err := processor.New(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := p.Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Replayed == 0 || info.Items == 0 {
+		t.Fatalf("restore %+v: want items from the per-item state and entries replayed from the journal", info)
+	}
+	got := p.Snapshot()["m"].Items
+	if len(got) != len(ref) {
+		t.Fatalf("restored %d items, want %d", len(got), len(ref))
+	}
+	for i, it := range got {
+		if it.ID != ref[i] {
+			t.Fatalf("item %d is %s, want %s (restore %+v)", i, it.ID, ref[i], info)
+		}
+	}
+
+	// A successor picks up from there, replaying the journal too; what it
+	// materialises on its way out is the same memory again.
+	e2 := startEnvOn(t, srv, cfg)
+	next = e2.sub("pelm.res.>")
+	e = e2
+	wave(20)
+	e2.stop()
+	got = durableSnapshot(t, nc, cfg)["m"].Items
+	if len(got) != len(ref) {
+		t.Fatalf("after the successor: %d items, want %d", len(got), len(ref))
+	}
+	for i, it := range got {
+		if it.ID != ref[i] {
+			t.Fatalf("after the successor: item %d is %s, want %s", i, it.ID, ref[i])
+		}
+	}
+}
