@@ -39,9 +39,9 @@ func retrieveBatch(r *rand.Rand, dim, n, k int, tol float64) []Op {
 
 func TestApplyAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	const dim = 64
-	for _, par := range []int{1, 2} {
-		t.Run(fmt.Sprint("parallelism ", par), func(t *testing.T) {
+	for _, c := range []struct{ dim, par int }{{64, 1}, {64, 2}, {384, 2}} { // 384: with the bfloat16 first pass, where the CPU has it
+		dim, par := c.dim, c.par
+		t.Run(fmt.Sprintf("dim %d parallelism %d", dim, par), func(t *testing.T) {
 			m := newMemory(t, Config{Dim: dim, Capacity: 3000, Parallelism: par})
 			m.search.parWork = 0 // every batch on par goroutines
 			fill(t, m, 3000, r)

@@ -13,9 +13,9 @@ import (
 // 1..MaxTopK, a NaN tolerance or min confidence).
 //
 // Apply runs in three steps (see the package documentation): the structural
-// effects of every op in order, then one blocked matrix product of all the
-// retrieves against the rows of the phase buckets their windows touch, then
-// the removal of the removed rows. The results are those of executing the
+// effects of every op in order, then one blocked pass of the scoring kernel
+// over all the retrieves and the rows of the phase buckets their windows
+// touch, then the removal of the removed rows. The results are those of executing the
 // ops one at a time.
 func (m *Memory) Apply(ops []Op, results []Result) {
 	if len(results) < len(ops) {
@@ -58,7 +58,7 @@ func (m *Memory) Apply(ops []Op, results []Result) {
 		}
 	}
 
-	// Step 2: every retrieve of the batch in one matrix product.
+	// Step 2: every retrieve of the batch in one blocked pass over the rows.
 	if len(sr.queries) > 0 {
 		sr.run()
 		sr.emit(ops, results)

@@ -27,13 +27,33 @@
 //
 //	score = Σᵢ q̂ᵢ·v̂ᵢ = q·v / (‖q‖₂ ‖v‖₂) ∈ [−1, 1],
 //
-// accumulated in float32 by gonum's Sgemm (relative error about 1e−7·√Dim).
-// The score of a query and a row depends only on the two vectors, not on the
-// batch, the bucket, the tiling or the number of goroutines; identical stored
-// vectors therefore score exactly alike and tie, and ties go to the larger
-// Order.
+// accumulated in float32 by the scoring kernel (relative error about
+// 1e−7·√Dim). The kernel is chosen once per Memory from what the CPU runs:
+// on amd64, AVX-512 (16 lanes) or AVX2 with FMA (8 lanes), in assembly;
+// elsewhere, or built with the tag purego, portable Go (4 lanes). Lane l sums
+// q̂ᵢ·v̂ᵢ over i ≡ l modulo the lane count, in increasing i, with one fused
+// multiply-add per term (Go: a rounded product, then a rounded sum); the
+// lanes are then added pairwise in a fixed tree (lanes l and l+8, then l+4,
+// then l+2, then l+1; in Go (l₀+l₂)+(l₁+l₃)). The score of a query and a row
+// is thus a function of the two vectors alone, the same whatever the batch,
+// the bucket, the tiling, the position of the row or the number of
+// goroutines; identical stored vectors therefore score exactly alike and
+// tie, and ties go to the larger Order. Kernels differ from one another only
+// by float32 rounding.
 // The phase window is evaluated in float64 exactly as written above, so
 // phases 0 and 1 and a distance equal to the tolerance are matches.
+//
+// Where the CPU has AVX512_BF16 and Dim ≥ 128, the AVX-512 kernel runs a
+// first pass on copies of the rows and queries rounded to bfloat16 (8
+// significant bits), at twice the speed and half the bytes of float32, and
+// rescores in float32, with the kernel above, only the rows whose
+// approximate score reaches a query's k-th best score so far minus ε, ε
+// bounding the first pass's error for unit vectors (about 0.0079 at
+// Dim 384; eps16 in kernel.go gives the derivation). Such rows are
+// prefetched and queued, up to 8 per query, and rescored together; a
+// sub-block where many qualify (while the list fills) is rescored whole.
+// A row skipped cannot reach the top k, and every score returned is the
+// float32 kernel's: the results are exactly those without the first pass.
 //
 // # Layout
 //
@@ -43,15 +63,20 @@
 // refer to handles. Rows are kept in 64 phase buckets, bucket b holding the
 // items with phase in [b/64, (b+1)/64) (and phase 1 in the last), each bucket
 // one dense row-major matrix of unit vectors, padded with zeros to a multiple
-// of 4 floats. A retrieve with window [p−t, p+t] scores only the buckets the
-// window touches: at the default tolerance 0.15 and uniform phases, about a
-// third of the rows. Each bucket grows like append as it fills.
+// of 4 floats, with beside each row a 32-byte copy of what the top-k scan
+// checks (the item's handle, order, phase, confidence and removedAt) and,
+// with the bfloat16 first pass, a copy of the row rounded to bfloat16,
+// padded to a multiple of 32 values (2 bytes a value: half the float32
+// bytes again at Dim 384). A
+// retrieve with window [p−t, p+t] scores only the buckets the window
+// touches: at the default tolerance 0.15 and uniform phases, about a third
+// of the rows. Each bucket grows like append as it fills.
 //
 // # Execution of a batch
 //
 // Apply gives exactly the results of executing its ops one by one (a retrieve
 // sees every earlier store and forget of the batch and no later one), while
-// scoring all the retrieves of the batch in one blocked matrix product:
+// scoring all the retrieves of the batch in one blocked pass over the rows:
 //
 //  1. Structure, op by op. A store takes a free handle and appends its row
 //     to its bucket, with the next insertion number; a removal (forget,
@@ -63,15 +88,28 @@
 //     never influence these decisions. A retrieve records its query and
 //     maxOrder, the last insertion number handed out before it. Rows exceed
 //     Capacity during the batch by at most the number of its stores.
-//  2. Scoring. If there are retrieves, S = Q̂·R̂ᵀ is computed with
-//     blas32.Gemm on units of at most 64 queries × one cache-sized block of
-//     one bucket's rows, only for the (query, bucket) pairs the windows
-//     touch, the units spread over up to Config.Parallelism goroutines. A row
-//     of item s is a candidate of the retrieve at op i iff
+//  2. Scoring. If there are retrieves, they are sorted by their windows'
+//     buckets, and each query is scored only against the buckets its window
+//     touches, in units of at most 64 queries × one L2-sized block of one
+//     bucket's rows, the units spread over up to Config.Parallelism
+//     goroutines in contiguous runs of about equal cost. Within a unit, a
+//     fused kernel takes an L1-sized sub-block of rows (about 24 KiB) and
+//     scores it against the unit's queries four at a time (register
+//     blocking: 4 queries × 4 rows of accumulators on AVX-512, 4 × 2 on
+//     AVX2; one query at a time for a last one or two, except in the
+//     first pass, which pads the last group to four), writing a
+//     4 × sub-block tile of scores and each query's best score in it. Each
+//     query keeps, per goroutine, a fixed-size sorted top-k list and its
+//     k-th best score; a tile whose best score is below it is skipped with
+//     one comparison, and otherwise its scores are offered to the list, each
+//     below the k-th best rejected by one comparison. No score matrix is
+//     stored. A row of item s is a candidate of the retrieve at op i iff
 //     order(s) ≤ maxOrder(i) and removedAt(s) > i (stored before op i and not
 //     removed before op i) — exactly the one-by-one state at op i — and the
-//     phase and confidence masks hold. Each query keeps a fixed-size sorted
-//     top-k list per goroutine; the lists are merged with the same order.
+//     phase and confidence masks hold; these are checked only for scores
+//     that reach the k-th best, on a copy of the item's order, phase,
+//     confidence and removedAt kept beside its row. The lists are merged
+//     with the same order.
 //  3. Compaction. The rows of removed items are dropped by swap-remove
 //     within their bucket (the bucket's last live row moves into each hole)
 //     and their handles are freed, so between batches every row is live.
@@ -80,18 +118,16 @@
 // LowestConfidence heap, plus O(Dim) to copy a row; a batch of B retrieves
 // over n items is at most B·n·Dim multiply-adds (about B·n·Dim·(2t+1/64) for
 // tolerance t and uniform phases), with each touched row read from memory
-// about once per 64 queries.
+// about once per 64 queries (then from L1 by each group of four), and each
+// query read from L2 once per sub-block. An assembly
+// call scores at most four queries against one sub-block (a few
+// microseconds), so it never holds up the scheduler or the collector.
 //
 // # Concurrency
 //
 // A Memory is not safe for concurrent use: one goroutine owns it and makes all
 // calls. Apply may score a batch on several goroutines of its own; all of them
 // have finished when Apply returns. Distinct Memories are independent.
-//
-// Scoring calls blas32.Gemm, hence the implementation installed with
-// blas32.Use (gonum's native one by default, called on tiles small enough
-// that it runs serially and allocates nothing). Installing one that
-// allocates or starts threads changes the allocation figures below.
 //
 // # Allocation
 //
@@ -107,8 +143,8 @@
 // string (an upsert keeps the string already stored).
 //
 // Scratch space grows to the largest batch seen and is kept: about
-// B·Dim·4 bytes of queries, and Σ TopK·16 bytes of top-k lists per goroutine,
-// for a batch of B retrieves; the caller bounds batches. During a batch the
+// 2·B·Dim·4 bytes of queries (and B·Dim·2 more for the first pass), and Σ TopK·16 bytes of top-k lists per
+// goroutine, for a batch of B retrieves; the caller bounds batches. During a batch the
 // rows exceed Capacity by at most the number of its stores.
 //
 // # Aliasing

@@ -41,10 +41,20 @@ type slot struct {
 }
 
 // bucket holds the rows of one phase bucket: row i is
-// rows[i*stride:(i+1)*stride] and belongs to slot handles[i].
+// rows[i*stride:(i+1)*stride] and belongs to slot info[i].handle.
 type bucket struct {
-	rows    []float32
-	handles []int32
+	rows   []float32
+	rows16 []uint16 // the rows rounded to bfloat16, stride16 apart (first pass only)
+	info   []rowInfo
+}
+
+// rowInfo is what the top-k scan checks of a row's item, copied from its
+// slot so that the scan reads it in row order instead of chasing handles.
+type rowInfo struct {
+	order       uint64
+	phase, conf float64
+	removedAt   int32 // kept equal to the slot's
+	handle      int32
 }
 
 // Memory is a bounded store of unit float32 vectors with a phase, a
@@ -55,6 +65,7 @@ type bucket struct {
 type Memory struct {
 	dim      int
 	stride   int // row length in float32: dim rounded up to a multiple of 4, zero padded
+	stride16 int // bfloat16 row length: dim rounded up to a multiple of 32; 0 without the first pass
 	capacity int
 	eviction Eviction
 
@@ -96,6 +107,9 @@ func New(cfg Config) (*Memory, error) {
 		index:    make(map[string]int32),
 		head:     nilSlot,
 		tail:     nilSlot,
+	}
+	if cfg.Dim >= minDimBF16 && cpuBF16() {
+		m.stride16 = (cfg.Dim + 31) &^ 31
 	}
 	m.search.init(m, cfg.Parallelism)
 	return m, nil

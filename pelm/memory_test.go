@@ -426,17 +426,17 @@ func TestBucketsShrinkWhenPhasesDrift(t *testing.T) {
 		ops[i] = storeOp(fmt.Sprint(i), v, 0, 1)
 	}
 	apply(m, ops...)
-	if c := cap(m.buckets[0].handles); c < n {
+	if c := cap(m.buckets[0].info); c < n {
 		t.Fatalf("bucket 0 capacity %d", c)
 	}
 	for i := range ops {
 		ops[i].Phase = 1 // every item moves to the last bucket
 	}
 	apply(m, ops...)
-	if c := cap(m.buckets[0].handles); c > shrinkMinRows || cap(m.buckets[0].rows) > shrinkMinRows*m.stride {
+	if c := cap(m.buckets[0].info); c > shrinkMinRows || cap(m.buckets[0].rows) > shrinkMinRows*m.stride {
 		t.Fatalf("bucket 0 kept capacity %d rows", c)
 	}
-	if got := len(m.buckets[phaseBuckets-1].handles); got != n {
+	if got := len(m.buckets[phaseBuckets-1].info); got != n {
 		t.Fatalf("last bucket holds %d", got)
 	}
 	if err := checkLayout(m); err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	mrand "math/rand"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"testing/quick"
 )
@@ -135,8 +136,11 @@ func runSeed(seed uint64) error {
 	}
 	if r.IntN(2) == 0 { // force small blocks and the parallel path
 		m.search.blockRows = 1 + r.IntN(8)
+		m.search.subRows = 1 + int(seed>>8)%m.search.blockRows
 		m.search.parWork = 0
 	}
+	ks := kernels() // every kernel the CPU runs, in turn
+	m.search.kern = ks[seed%uint64(len(ks))]
 	ref := &refMemory{capacity: capacity, eviction: cfg.Eviction}
 	g := newGen(seed, dim, capacity)
 	var results []Result // reused across batches, as the processor does
@@ -191,6 +195,11 @@ func checkResult(op Op, got Result, want refResult) error {
 // scoreEps of a candidate with a different vector (float rounding may then
 // order them either way); identical vectors must tie exactly, newest first.
 func checkMatches(op Op, got []Match, cands []refCand) error {
+	return checkMatchesEps(op, got, cands, scoreEps)
+}
+
+// checkMatchesEps is checkMatches with eps in place of scoreEps.
+func checkMatchesEps(op Op, got []Match, cands []refCand, eps float64) error {
 	want := min(op.TopK, len(cands))
 	if len(got) != want {
 		return fmt.Errorf("%d matches, want %d", len(got), want)
@@ -209,7 +218,7 @@ func checkMatches(op Op, got []Match, cands []refCand) error {
 			return fmt.Errorf("match %d: %q twice", j, g.ID)
 		}
 		seen[g.ID] = true
-		if math.Abs(float64(g.Score)-c.score) > scoreEps {
+		if math.Abs(float64(g.Score)-c.score) > eps {
 			return fmt.Errorf("match %d %q: score %v, want %v", j, g.ID, g.Score, c.score)
 		}
 		if g.Phase != c.phase || g.Confidence != c.conf || !bytes.Equal(g.Meta, c.meta) {
@@ -244,7 +253,7 @@ func checkMatches(op Op, got []Match, cands []refCand) error {
 		}
 		near := false
 		for _, o := range cands {
-			if o.key != w.key && math.Abs(o.score-w.score) <= scoreEps {
+			if o.key != w.key && math.Abs(o.score-w.score) <= eps {
 				near = true
 			}
 		}
@@ -252,7 +261,7 @@ func checkMatches(op Op, got []Match, cands []refCand) error {
 			return fmt.Errorf("match %d: %q (score %v, order %d), want %q (score %v, order %d)",
 				j, g.ID, g.Score, c.order, w.id, w.score, w.order)
 		}
-		if math.Abs(c.score-w.score) > 2*scoreEps {
+		if math.Abs(c.score-w.score) > 2*eps {
 			return fmt.Errorf("match %d: %q score %v, want about %v", j, g.ID, c.score, w.score)
 		}
 	}
@@ -311,11 +320,15 @@ func checkLayout(m *Memory) error {
 	}
 	rows := 0
 	for b, bk := range m.buckets {
-		if len(bk.rows) != len(bk.handles)*m.stride {
-			return fmt.Errorf("bucket %d: %d floats for %d rows", b, len(bk.rows), len(bk.handles))
+		if len(bk.rows) != len(bk.info)*m.stride {
+			return fmt.Errorf("bucket %d: %d floats for %d rows", b, len(bk.rows), len(bk.info))
 		}
-		for i, h := range bk.handles {
+		for i, x := range bk.info {
+			h := x.handle
 			sl := m.slots[h]
+			if x.order != sl.order || x.phase != sl.phase || x.conf != sl.conf || x.removedAt != sl.removedAt {
+				return fmt.Errorf("bucket %d row %d: info %+v, slot %d %+v", b, i, x, h, sl)
+			}
 			if int(sl.bucket) != b || int(sl.pos) != i || sl.removedAt != notRemoved || phaseBucket(sl.phase) != b {
 				return fmt.Errorf("bucket %d row %d: slot %d says bucket %d pos %d removedAt %d phase %v", b, i, h, sl.bucket, sl.pos, sl.removedAt, sl.phase)
 			}
@@ -323,7 +336,19 @@ func checkLayout(m *Memory) error {
 				return fmt.Errorf("slot %d (%q) not indexed", h, m.ids[h])
 			}
 		}
-		rows += len(bk.handles)
+		if m.stride16 > 0 {
+			if len(bk.rows16) != len(bk.info)*m.stride16 {
+				return fmt.Errorf("bucket %d: %d bfloat16 values for %d rows", b, len(bk.rows16), len(bk.info))
+			}
+			want := make([]uint16, m.stride16)
+			for i := range bk.info {
+				toBF16(want, bk.rows[i*m.stride:i*m.stride+m.dim])
+				if !slices.Equal(bk.rows16[i*m.stride16:(i+1)*m.stride16], want) {
+					return fmt.Errorf("bucket %d row %d: bfloat16 copy differs", b, i)
+				}
+			}
+		}
+		rows += len(bk.info)
 	}
 	if rows != m.live {
 		return fmt.Errorf("%d rows, %d live", rows, m.live)

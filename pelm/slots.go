@@ -23,20 +23,25 @@ func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, m
 	}
 	b := phaseBucket(phase)
 	bk := &m.buckets[b]
-	pos := len(bk.handles)
-	bk.handles = append(bk.handles, s)
+	m.clock++
+	pos := len(bk.info)
+	bk.info = append(bk.info, rowInfo{order: m.clock, phase: phase, conf: conf, removedAt: notRemoved, handle: s})
 	bk.rows = grow(bk.rows, m.stride)
 	row := bk.rows[pos*m.stride : pos*m.stride+m.dim]
 	inv := 1 / norm
 	for i, x := range v {
 		row[i] = float32(float64(x) * inv)
 	}
+	if m.stride16 > 0 {
+		bk.rows16 = slices.Grow(bk.rows16, m.stride16)
+		bk.rows16 = bk.rows16[:len(bk.rows16)+m.stride16]
+		toBF16(bk.rows16[pos*m.stride16:(pos+1)*m.stride16], row)
+	}
 	var own []byte
 	if len(meta) > 0 {
 		own = make([]byte, len(meta))
 		copy(own, meta)
 	}
-	m.clock++
 	m.slots[s] = slot{
 		phase:     phase,
 		conf:      conf,
@@ -69,6 +74,7 @@ func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, m
 func (m *Memory) removeSlot(s int32, opIndex int) {
 	sl := &m.slots[s]
 	sl.removedAt = int32(opIndex)
+	m.buckets[sl.bucket].info[sl.pos].removedAt = int32(opIndex)
 	if sl.prev != nilSlot {
 		m.slots[sl.prev].next = sl.next
 	} else {
@@ -106,21 +112,25 @@ func (m *Memory) compact() {
 			continue // already dropped with its bucket's tail
 		}
 		bk := &m.buckets[sl.bucket]
-		n := len(bk.handles)
-		for n > 0 && m.slots[bk.handles[n-1]].removedAt != notRemoved {
-			m.slots[bk.handles[n-1]].pos = -1
+		n := len(bk.info)
+		for n > 0 && bk.info[n-1].removedAt != notRemoved {
+			m.slots[bk.info[n-1].handle].pos = -1
 			n--
 		}
 		if sl.pos >= 0 { // still below the live tail: move the last live row in
-			last := bk.handles[n-1]
+			last := bk.info[n-1].handle
 			copy(bk.rows[int(sl.pos)*m.stride:int(sl.pos+1)*m.stride], bk.rows[(n-1)*m.stride:n*m.stride])
-			bk.handles[sl.pos] = last
+			if m.stride16 > 0 {
+				copy(bk.rows16[int(sl.pos)*m.stride16:int(sl.pos+1)*m.stride16], bk.rows16[(n-1)*m.stride16:n*m.stride16])
+			}
+			bk.info[sl.pos] = bk.info[n-1]
 			m.slots[last].pos = sl.pos
 			sl.pos = -1
 			n--
 		}
-		bk.handles = bk.handles[:n]
+		bk.info = bk.info[:n]
 		bk.rows = bk.rows[:n*m.stride]
+		bk.rows16 = bk.rows16[:n*m.stride16]
 	}
 	for _, r := range m.removed {
 		m.ids[r] = "" // release the string and the meta for the collector
@@ -129,7 +139,7 @@ func (m *Memory) compact() {
 	}
 	m.removed = m.removed[:0]
 	for b := range m.buckets {
-		m.buckets[b].shrink(m.stride)
+		m.buckets[b].shrink(m.stride, m.stride16)
 	}
 }
 
@@ -140,17 +150,22 @@ const shrinkMinRows = 256
 // shrink gives back the spare capacity of a bucket holding less than a
 // quarter of it (phases drifting over time would otherwise leave every
 // bucket as large as the largest it ever was), keeping room to double.
-func (bk *bucket) shrink(stride int) {
-	n, c := len(bk.handles), cap(bk.handles)
+func (bk *bucket) shrink(stride, stride16 int) {
+	n, c := len(bk.info), cap(bk.info)
 	if c <= shrinkMinRows || n >= c/4 {
 		return
 	}
 	keep := max(2*n, shrinkMinRows/2)
 	rows := make([]float32, n*stride, keep*stride)
 	copy(rows, bk.rows)
-	handles := make([]int32, n, keep)
-	copy(handles, bk.handles)
-	bk.rows, bk.handles = rows, handles
+	info := make([]rowInfo, n, keep)
+	copy(info, bk.info)
+	bk.rows, bk.info = rows, info
+	if stride16 > 0 {
+		rows16 := make([]uint16, n*stride16, keep*stride16)
+		copy(rows16, bk.rows16)
+		bk.rows16 = rows16
+	}
 }
 
 // grow extends s by n zeros, growing its capacity like append. (Not

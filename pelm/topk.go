@@ -14,16 +14,24 @@ type topk struct {
 	order []uint64
 	slot  []int32
 	n     []int32
+	kth   []float32 // per query: the score to reach, −Inf until the list is full
 }
 
 // prepare sizes w for nq queries whose k sum to kTotal, with tile floats of
-// scores, and empties every list. It allocates only when the batch is larger
+// scores and room for qtile floats and qtile16 bfloat16 values of gathered
+// queries, and empties every list. It allocates only when the batch is larger
 // than any before.
-func (w *worker) prepare(nq, kTotal, tile, qtile int) {
+func (w *worker) prepare(nq, kTotal, tile, qtile, qtile16 int) {
 	if cap(w.scores) < tile {
 		w.scores = make([]float32, tile)
+		w.exact = make([]float32, tile/groupQueries)
 	}
 	w.scores = w.scores[:tile]
+	w.exact = w.exact[:tile/groupQueries]
+	if cap(w.qbuf16) < qtile16 {
+		w.qbuf16 = make([]uint16, qtile16)
+	}
+	w.qbuf16 = w.qbuf16[:qtile16]
 	if cap(w.qbuf) < qtile {
 		w.qbuf = make([]float32, qtile)
 	}
@@ -37,16 +45,32 @@ func (w *worker) prepare(nq, kTotal, tile, qtile int) {
 	t.score, t.order, t.slot = t.score[:kTotal], t.order[:kTotal], t.slot[:kTotal]
 	if cap(t.n) < nq {
 		t.n = make([]int32, nq)
+		t.kth = make([]float32, nq)
 	}
 	t.n = t.n[:nq]
 	clear(t.n)
+	t.kth = t.kth[:nq]
+	for i := range t.kth {
+		t.kth[i] = float32(math.Inf(-1))
+	}
 }
 
-// scan offers the rows of handles (scores in the same order) to query q,
+// preparePending sizes w's queues of rows waiting for their exact score
+// for nq queries, all empty.
+func (w *worker) preparePending(nq int) {
+	if cap(w.npend) < nq {
+		w.npend = make([]int32, nq)
+		w.pend = make([]pending, nq*pendCap)
+	}
+	w.npend = w.npend[:nq]
+	clear(w.npend)
+}
+
+// scan offers the rows of info (scores in the same order) to query q,
 // the qi-th of the batch. A row is a candidate when the op q stems from can
 // see its item (stored before it: order ≤ maxOrder; not removed before it),
 // its phase is within the window and its confidence at least the minimum.
-func (t *topk) scan(handles []int32, slots []slot, scores []float32, q *query, qi int) {
+func (t *topk) scan(info []rowInfo, scores []float32, q *query, qi int) {
 	k := int(q.k)
 	base := q.off
 	sc := t.score[base : base+k : base+k]
@@ -57,13 +81,12 @@ func (t *topk) scan(handles []int32, slots []slot, scores []float32, q *query, q
 	if n == k {
 		kth = sc[k-1]
 	}
-	handles = handles[:len(scores)]
+	info = info[:len(scores)]
 	for j, s := range scores {
 		if s < kth {
 			continue
 		}
-		h := handles[j]
-		x := &slots[h]
+		x := &info[j]
 		if x.order > q.maxOrder || x.removedAt < q.op {
 			continue // stored after, or removed before, the retrieve
 		}
@@ -85,11 +108,12 @@ func (t *topk) scan(handles []int32, slots []slot, scores []float32, q *query, q
 			sc[p], or[p], sl[p] = sc[p-1], or[p-1], sl[p-1]
 			p--
 		}
-		sc[p], or[p], sl[p] = s, x.order, h
+		sc[p], or[p], sl[p] = s, x.order, x.handle
 		n++
 		if n == k {
 			kth = sc[k-1]
 		}
 	}
 	t.n[qi] = int32(n)
+	t.kth[qi] = kth
 }
