@@ -41,7 +41,8 @@ type slot struct {
 }
 
 // bucket holds the rows of one phase bucket: row i is
-// rows[i*stride:(i+1)*stride] and belongs to slot info[i].handle.
+// rows[i*stride:(i+1)*stride] and belongs to slot info[i].handle. The three
+// slices have room for cap(info) rows, in one allocation (see resize).
 type bucket struct {
 	rows   []float32
 	rows16 []uint16 // the rows rounded to bfloat16, stride16 apart (first pass only)
@@ -78,6 +79,7 @@ type Memory struct {
 	ids     []string
 	meta    [][]byte
 	free    []int32 // unused handles
+	rowsCap int     // Σ cap(buckets[b].info): rows allocated (see growth)
 
 	index map[string]int32 // id → slot of every live item
 	head  int32            // oldest live slot, nilSlot when empty

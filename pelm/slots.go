@@ -1,6 +1,9 @@
 package pelm
 
-import "slices"
+import (
+	"slices"
+	"unsafe"
+)
 
 // This file holds the structural operations on slots: append, remove,
 // eviction victim, the end-of-batch compaction, and the insertion-order list.
@@ -25,17 +28,20 @@ func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, m
 	bk := &m.buckets[b]
 	m.clock++
 	pos := len(bk.info)
+	if pos == cap(bk.info) {
+		m.resize(bk, pos+m.growth(pos))
+	}
 	bk.info = append(bk.info, rowInfo{order: m.clock, phase: phase, conf: conf, removedAt: notRemoved, handle: s})
-	bk.rows = grow(bk.rows, m.stride)
-	row := bk.rows[pos*m.stride : pos*m.stride+m.dim]
+	bk.rows = bk.rows[:(pos+1)*m.stride]
+	row := bk.rows[pos*m.stride : (pos+1)*m.stride]
 	inv := 1 / norm
 	for i, x := range v {
 		row[i] = float32(float64(x) * inv)
 	}
+	clear(row[m.dim:])
 	if m.stride16 > 0 {
-		bk.rows16 = slices.Grow(bk.rows16, m.stride16)
-		bk.rows16 = bk.rows16[:len(bk.rows16)+m.stride16]
-		toBF16(bk.rows16[pos*m.stride16:(pos+1)*m.stride16], row)
+		bk.rows16 = bk.rows16[:(pos+1)*m.stride16]
+		toBF16(bk.rows16[pos*m.stride16:(pos+1)*m.stride16], row[:m.dim])
 	}
 	var own []byte
 	if len(meta) > 0 {
@@ -139,32 +145,88 @@ func (m *Memory) compact() {
 	}
 	m.removed = m.removed[:0]
 	for b := range m.buckets {
-		m.buckets[b].shrink(m.stride, m.stride16)
+		m.shrink(&m.buckets[b])
 	}
 }
 
-// shrinkMinRows is the capacity, in rows, below which a bucket keeps its
-// spare room.
-const shrinkMinRows = 256
+// Growth of the phase buckets. A bucket's rows, their bfloat16 copies and
+// their rowInfos share one allocation of cap(info) rows, resized (and the
+// live rows copied) by resize alone; Memory.rowsCap is the sum of the
+// buckets' capacities. The policy keeps that sum near the rows held once the
+// memory is full, while each resize of a bucket of n rows follows at least
+// about n/32 stores or removals in it (amortised O(Dim) per op):
+//
+//   - A full bucket of n rows grows by max(n/growDiv, growMinRows) rows, or,
+//     while the buckets' capacities leave part of Capacity unallocated, by
+//     its share of that part in proportion to its rows (at most n more:
+//     doubling), so that filling a memory copies each row about three times
+//     and ends near Capacity rows.
+//   - At the end of a batch, when the capacities exceed Capacity, a bucket
+//     whose spare room exceeds max(n/trimDiv, 2·growMinRows) is cut to
+//     n + n/keepDiv + growMinRows rows (an empty one to none); the spare room
+//     of all the buckets is then at most Capacity/trimDiv + 64·2·growMinRows
+//     rows.
+//   - Otherwise (capacities within Capacity) a bucket of more than
+//     shrinkMinRows rows holding less than a quarter of them is cut to twice
+//     its rows, so that memory follows phases that drift.
+const (
+	growDiv       = 16
+	growMinRows   = 4
+	trimDiv       = 10
+	keepDiv       = 32
+	trimMinRows   = 16
+	shrinkMinRows = 256
+)
 
-// shrink gives back the spare capacity of a bucket holding less than a
-// quarter of it (phases drifting over time would otherwise leave every
-// bucket as large as the largest it ever was), keeping room to double.
-func (bk *bucket) shrink(stride, stride16 int) {
-	n, c := len(bk.info), cap(bk.info)
-	if c <= shrinkMinRows || n >= c/4 {
+// growth returns how many rows a full bucket of n rows grows by.
+func (m *Memory) growth(n int) int {
+	inc := max(n/growDiv, growMinRows)
+	if free := m.capacity - m.rowsCap; free > 0 && m.live > 0 {
+		inc = max(inc, min(n, int(int64(free)*int64(n)/int64(m.live))))
+	}
+	return inc
+}
+
+// resize gives bucket bk room for exactly c ≥ len(bk.info) rows in one new
+// allocation (none when c is 0): the float32 rows, then their bfloat16
+// copies, then the rowInfos, all pointer-free, so that a resize costs one
+// allocation. Every row size is a multiple of 16 bytes, so each part is
+// aligned for its type.
+func (m *Memory) resize(bk *bucket, c int) {
+	n := len(bk.info)
+	m.rowsCap += c - cap(bk.info)
+	if c == 0 {
+		*bk = bucket{}
 		return
 	}
-	keep := max(2*n, shrinkMinRows/2)
-	rows := make([]float32, n*stride, keep*stride)
-	copy(rows, bk.rows)
-	info := make([]rowInfo, n, keep)
+	f32, b16 := c*m.stride, c*m.stride16
+	words := (f32*4 + b16*2 + c*int(unsafe.Sizeof(rowInfo{}))) / 8
+	buf := make([]uint64, words)
+	base := unsafe.Pointer(unsafe.SliceData(buf))
+	rows := unsafe.Slice((*float32)(base), f32)
+	info := unsafe.Slice((*rowInfo)(unsafe.Add(base, f32*4+b16*2)), c)
+	copy(rows, bk.rows[:n*m.stride])
 	copy(info, bk.info)
-	bk.rows, bk.info = rows, info
-	if stride16 > 0 {
-		rows16 := make([]uint16, n*stride16, keep*stride16)
-		copy(rows16, bk.rows16)
-		bk.rows16 = rows16
+	bk.rows, bk.info = rows[:n*m.stride], info[:n]
+	if b16 > 0 {
+		rows16 := unsafe.Slice((*uint16)(unsafe.Add(base, f32*4)), b16)
+		copy(rows16, bk.rows16[:n*m.stride16])
+		bk.rows16 = rows16[:n*m.stride16]
+	}
+}
+
+// shrink applies the end-of-batch half of the growth policy to bucket bk.
+func (m *Memory) shrink(bk *bucket) {
+	n, c := len(bk.info), cap(bk.info)
+	switch {
+	case m.rowsCap > m.capacity && c-n > n/trimDiv+trimMinRows:
+		if n == 0 {
+			m.resize(bk, 0)
+		} else {
+			m.resize(bk, n+n/keepDiv+growMinRows)
+		}
+	case c > shrinkMinRows && n < c/4:
+		m.resize(bk, max(2*n, shrinkMinRows/2))
 	}
 }
 
