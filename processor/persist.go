@@ -37,8 +37,10 @@ func (p *Processor) persist() error {
 			continue
 		}
 		o := &s.out
-		p.done[o.seq] = &doneEntry{seq: o.seq, memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID,
-			body: append([]byte(nil), s.body...), rec: rec}
+		e := p.newDone()
+		*e = doneEntry{seq: o.seq, memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID,
+			body: append(e.body[:0], s.body...), rec: rec}
+		p.done[o.seq] = e
 		m := s.mem
 		ef := effect{m: m, seq: o.seq, decided: o.decided,
 			filter: filterRecord{Threshold: s.filterAfter.Threshold, EMA: s.filterAfter.EMA, Seq: o.seq}}
@@ -96,10 +98,28 @@ func (p *Processor) confirmed(seq uint64) {
 func (p *Processor) retireDone() {
 	n := 0
 	for n < len(p.retiring) && p.retiring[n].after < p.consumed {
-		delete(p.done, p.retiring[n].seq)
+		seq := p.retiring[n].seq
+		if e := p.done[seq]; e != nil && len(p.freeDone) < maxFreeDone {
+			p.freeDone = append(p.freeDone, e)
+		}
+		delete(p.done, seq)
 		n++
 	}
 	p.retiring = append(p.retiring[:0], p.retiring[n:]...)
+}
+
+// maxFreeDone bounds the retired done entries kept for reuse.
+const maxFreeDone = 4096
+
+// newDone returns a done entry to fill, a retired one when there is one:
+// with its body buffer, that saves two allocations per effectful request.
+func (p *Processor) newDone() *doneEntry {
+	if n := len(p.freeDone); n > 0 {
+		e := p.freeDone[n-1]
+		p.freeDone = p.freeDone[:n-1]
+		return e
+	}
+	return &doneEntry{}
 }
 
 // ackedSeq is an acknowledged request whose done record waits until the

@@ -45,9 +45,10 @@ type Processor struct {
 	purged        uint64      // below it, a purge was sent
 	purging       atomic.Bool // a purge runs
 	purges        sync.WaitGroup
-	acked         []ackedSeq // done records of acked requests, until the stream has removed them
-	pendingDelete []uint64   // done records confirmed acked, removed with the next commit
-	ackChecked    time.Time  // when confirmAcks last asked the stream
+	freeDone      []*doneEntry // retired, for reuse
+	acked         []ackedSeq   // done records of acked requests, until the stream has removed them
+	pendingDelete []uint64     // done records confirmed acked, removed with the next commit
+	ackChecked    time.Time    // when confirmAcks last asked the stream
 	touched       []*memory
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
@@ -196,8 +197,9 @@ func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, 
 	defer close(in)
 	missing := 0 // consecutive checks that found no consumer
 	idle := time.Duration(0)
+	wait := jetstream.NextMaxWait(idleTick) // built once: it allocates
 	for {
-		msg, err := it.Next(jetstream.NextMaxWait(idleTick))
+		msg, err := it.Next(wait)
 		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
 			// Idle: let the batch loop do its housekeeping.
 			select {
