@@ -14,13 +14,12 @@ import (
 	"github.com/pelm-dev/pelm/processor"
 )
 
-// TestReplayWhenItemMessageDisplaced covers a store whose result rides in
-// its item's message when, before its ack, a later request of the batch
-// replaces that message: an upsert, an eviction and a forget. The processor
-// dies after publishing and before acking; its successor must answer all
-// the redeliveries with the first results, byte for byte, and run none of
-// them again.
-func TestReplayWhenItemMessageDisplaced(t *testing.T) {
+// TestReplayWhenItemsDisplaced covers stores whose items a later request of
+// the same batch displaces before anything is acked: an upsert, an eviction
+// and a forget. The processor dies after publishing and before acking; its
+// successor must answer all the redeliveries with the first results, byte
+// for byte (from the journal), and run none of them again.
+func TestReplayWhenItemsDisplaced(t *testing.T) {
 	srv := startServer(t)
 	cfg := processor.Config{
 		Memory: pelm.Config{Dim: 4, Capacity: 2},
