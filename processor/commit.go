@@ -82,17 +82,6 @@ func (c *committer) tombstone(subject string) error {
 	return c.send(subject, nil)
 }
 
-// done writes a result as a done record of its own.
-func (c *committer) done(e *doneEntry) error {
-	c.next()
-	c.header(hdrSubject, e.subject)
-	c.header(hdrContentType, e.ctype)
-	if e.reqID != "" {
-		c.header(hdrRequestID, e.reqID)
-	}
-	return c.send(c.subj.done(e.memory, e.seq), e.body)
-}
-
 type commitRecord struct {
 	Seq     uint64      `msgpack:"seq"` // the last request whose effects the batch holds
 	At      time.Time   `msgpack:"at"`

@@ -19,11 +19,6 @@ type memory struct {
 	results []pelm.Result
 
 	resSubj [OpForget + 1]string // default results subject by op
-
-	// per commit chunk (persist)
-	inChunk, chunkDecided bool
-	chunkFilter           filter.State
-	chunkSeq              uint64
 }
 
 // resultSubject is the default results subject of a slot's request,

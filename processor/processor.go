@@ -49,7 +49,6 @@ type Processor struct {
 	acked         []ackedSeq   // done records of acked requests, until the stream has removed them
 	pendingDelete []uint64     // done records confirmed acked, removed with the next commit
 	ackChecked    time.Time    // when confirmAcks last asked the stream
-	touched       []*memory
 	vecBuf        []byte
 	seen          map[uint64]int // stream sequences of the current batch
 	restored      RestoreInfo
