@@ -55,24 +55,27 @@ func TestCrashReplaysJournal(t *testing.T) {
 	}
 	n := 0
 	wave := func(count int) {
+		want := map[string]bool{} // the wave's stream sequences: results of earlier requests may come between
 		for range count {
 			n++
 			id := "i" + strconv.Itoa(n%45) // upserts once the ids come round
 			if n%9 == 0 {
-				e.publish(req{subject: "pelm.req.m.forget", body: mp(t, map[string]any{"id": "i" + strconv.Itoa((n-4)%45)})})
+				want[strconv.FormatUint(e.publish(req{subject: "pelm.req.m.forget", body: mp(t, map[string]any{"id": "i" + strconv.Itoa((n-4)%45)})}), 10)] = true
 				remove("i" + strconv.Itoa((n-4)%45))
 				continue
 			}
 			v := []float64{float64(n % 7), 1, float64(n % 3), -1}
-			e.publish(req{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": id, "vector": v, "phase": float64(n%10) / 10, "moral": 0.95})})
+			want[strconv.FormatUint(e.publish(req{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": id, "vector": v, "phase": float64(n%10) / 10, "moral": 0.95})}), 10)] = true
 			remove(id)
 			if len(ref) == capacity {
 				ref = ref[1:]
 			}
 			ref = append(ref, id)
 		}
-		for range count {
-			result(t, next())
+		for len(want) > 0 {
+			m := next()
+			result(t, m)
+			delete(want, m.Header.Get("Pelm-Seq"))
 		}
 	}
 	wave(80)

@@ -126,8 +126,17 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.restore(); err != nil {
 		return err
 	}
-	if err := p.recoverPending(ctx, cons, p.handleBatch); err != nil {
+	// A recovery runs to its end even when a stop comes meanwhile: stopped
+	// halfway, it would look like a recovery that died to the next start.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	err = p.recoverPending(rctx, cons, p.handleBatch)
+	cancel()
+	if err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		p.log.Info().Msg("processor stopped before consuming")
+		return nil
 	}
 	adv, err := p.watchMaxDeliveries(ctx)
 	if err != nil {
