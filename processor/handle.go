@@ -32,6 +32,7 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	if batch = dropTicks(batch); len(batch) == 0 {
 		p.confirmAcks(false)
 		_ = p.materialize(false)
+		p.metrics.durability(len(p.jrecs), len(p.mat.sealed))
 		return
 	}
 	start := time.Now()
@@ -73,6 +74,7 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	// Materialising failures are retried here, batch after batch: the
 	// journal holds everything meanwhile.
 	_ = p.materialize(false)
+	p.metrics.durability(len(p.jrecs), len(p.mat.sealed))
 }
 
 // prepareAll decodes every message into its slot and queues the valid

@@ -163,6 +163,7 @@ func (p *Processor) materialize(drain bool) error {
 			wait := drain || len(mt.sealed) > maxSealed
 			done, err := p.collect(wait)
 			if err != nil {
+				p.metrics.materializeFailed()
 				p.log.Warn().Err(err).Msg("materialise state; will try again")
 				if drain {
 					return err
@@ -177,6 +178,7 @@ func (p *Processor) materialize(drain bool) error {
 			return nil
 		}
 		if err := p.send(mt.sealed[0]); err != nil {
+			p.metrics.materializeFailed()
 			p.log.Warn().Err(err).Msg("materialise state; will try again")
 			return err
 		}

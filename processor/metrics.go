@@ -20,6 +20,9 @@ type promMetrics struct {
 	memCap      *prometheus.GaugeVec
 	memThresh   *prometheus.GaugeVec
 	memEMA      *prometheus.GaugeVec
+	journal     prometheus.Gauge
+	epochs      prometheus.Gauge
+	matFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, ready func() bool) (*promMetrics, error) {
@@ -58,6 +61,18 @@ func newMetrics(reg prometheus.Registerer, ready func() bool) (*promMetrics, err
 		memCap:    memoryGauge("pelm_memory_capacity_items", "Items a memory may hold."),
 		memThresh: memoryGauge("pelm_memory_filter_threshold", "The threshold of a memory's moral filter."),
 		memEMA:    memoryGauge("pelm_memory_filter_ema", "The acceptance EMA of a memory's moral filter."),
+		journal: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pelm_journal_records",
+			Help: "Journal records not yet purged: a few seconds' worth in steady state; growing means materialising or ack confirmation is stuck.",
+		}),
+		epochs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pelm_materialize_epochs_waiting",
+			Help: "Sealed epochs of item changes not yet committed to the per-item state; above 4 the batch loop waits.",
+		}),
+		matFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pelm_materialize_failures_total",
+			Help: "Commits of item changes to the per-item state that failed or went unanswered (each is retried).",
+		}),
 	}
 	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pelm_ready",
@@ -69,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, ready func() bool) (*promMetrics, err
 		return 0
 	})
 	for _, c := range []prometheus.Collector{readyGauge, m.requests, m.latency, m.batchSize, m.pending, m.redelivered,
-		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA} {
+		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA, m.journal, m.epochs, m.matFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -84,6 +99,20 @@ func memoryGauge(name, help string) *prometheus.GaugeVec {
 func (m *promMetrics) deadLetter() {
 	if m != nil {
 		m.deadLetters.Inc()
+	}
+}
+
+// durability sets the journal's and the materialiser's gauges.
+func (m *promMetrics) durability(records, epochs int) {
+	if m != nil {
+		m.journal.Set(float64(records))
+		m.epochs.Set(float64(epochs))
+	}
+}
+
+func (m *promMetrics) materializeFailed() {
+	if m != nil {
+		m.matFailures.Inc()
 	}
 }
 

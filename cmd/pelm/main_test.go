@@ -124,10 +124,24 @@ func TestServeAndClientVerbs(t *testing.T) {
 		`pelm_ready 1`,
 		`process_resident_memory_bytes`,
 		`go_gc_duration_seconds`,
+		`pelm_materialize_failures_total 0`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %s", code, want)
 		}
+	}
+	// Idle, the journal is materialised into the per-item state and purged
+	// behind it: about a second, plus the acks' confirmation.
+	for until := time.Now().Add(15 * time.Second); ; {
+		_, body = httpGet(t, web+"/metrics")
+		if strings.Contains(body, "pelm_journal_records 0") && strings.Contains(body, "pelm_materialize_epochs_waiting 0") {
+			break
+		}
+		if time.Now().After(until) {
+			t.Errorf("the journal was not purged while idle:\n%s", grepLines(body, "pelm_journal_records", "pelm_materialize"))
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	stop()
 	select {
@@ -228,4 +242,18 @@ func decodeJSONMap(t *testing.T, s string) map[string]any {
 		t.Fatalf("%q: %v", s, err)
 	}
 	return m
+}
+
+// grepLines returns the lines of text that contain any of subs.
+func grepLines(text string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		for _, sub := range subs {
+			if strings.Contains(l, sub) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
