@@ -34,7 +34,7 @@ func TestFaultCrashAtEachPoint(t *testing.T) {
 		for _, seed := range faultSeeds() {
 			t.Run(point, func(t *testing.T) {
 				f := newFaultEnv(t)
-				load := makeLoad(seed, faultLoadSize())
+				load := makeLoad(seed, faultLoadSize(), true)
 				f.startPelm("PELM_TEST_CRASH=" + point + ":" + string(rune('1'+seed%3)))
 				f.publish(load[:len(load)/2], 0)
 				if !f.waitExit(60 * time.Second) {
@@ -57,7 +57,7 @@ func TestFaultCrashAtEachPoint(t *testing.T) {
 func TestFaultNATSRestart(t *testing.T) {
 	for _, seed := range faultSeeds() {
 		f := newFaultEnv(t)
-		load := makeLoad(seed, faultLoadSize())
+		load := makeLoad(seed, faultLoadSize(), false)
 		f.startPelm()
 		done := make(chan struct{})
 		go func() {
@@ -79,7 +79,7 @@ func TestFaultNATSRestart(t *testing.T) {
 func TestFaultSIGTERM(t *testing.T) {
 	for _, seed := range faultSeeds() {
 		f := newFaultEnv(t)
-		load := makeLoad(seed, faultLoadSize())
+		load := makeLoad(seed, faultLoadSize(), true)
 		f.startPelm()
 		f.publish(load, 0)
 		f.waitResultCount(len(load)/4, 60*time.Second)
@@ -105,7 +105,7 @@ func TestFaultDuplicates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		load := makeLoad(seed, faultLoadSize()/3)
+		load := makeLoad(seed, faultLoadSize()/3, true)
 		f.startPelm()
 		f.publish(load, 0)
 		dropped := 0
@@ -145,7 +145,7 @@ func TestFaultDuplicates(t *testing.T) {
 func TestFaultSlowBatch(t *testing.T) {
 	seed := faultSeeds()[0]
 	f := newFaultEnv(t)
-	load := makeLoad(seed, 64)
+	load := makeLoad(seed, 64, true)
 	f.startPelm("PELM_TEST_DELAY=" + processor.HookAfterPull + ":4s")
 	f.publish(load, 0)
 	c := f.check(load, true)
@@ -158,7 +158,7 @@ func TestFaultSlowBatch(t *testing.T) {
 // else is answered and stored as if it had never been sent.
 func TestFaultPoisonRequest(t *testing.T) {
 	f := newFaultEnv(t)
-	load := makeLoad(faultSeeds()[0], 100)
+	load := makeLoad(faultSeeds()[0], 100, true)
 	var poison *spec
 	for _, s := range load[40:] {
 		if s.op == "store" {
