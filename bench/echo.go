@@ -12,21 +12,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/batcher"
+	"github.com/pelm-dev/pelm/processor"
 )
 
 // Names of the echo floor's stream and consumer.
 const (
 	EchoStream   = "PELM_BENCH_ECHO"
 	EchoConsumer = "pelm-bench-echo"
-)
-
-// Header names of PROTOCOL.md.
-const (
-	hdrMsgID       = "Nats-Msg-Id"
-	hdrReplyTo     = "Pelm-Reply-To"
-	hdrContentType = "Content-Type"
-	hdrRequestID   = "Pelm-Request-Id"
-	hdrSeq         = "Pelm-Seq"
 )
 
 // echo is the floor: a JetStream consumer set up, pulled, batched, replied
@@ -53,7 +45,7 @@ func newEcho(nc *nats.Conn, cfg Config, replySizes [numOps]int) (*echo, error) {
 	for o, n := range replySizes {
 		e.replies[o] = echoBody(n)
 	}
-	e.out.Header = nats.Header{hdrRequestID: e.reqID, hdrSeq: e.seq, hdrMsgID: e.msgID, hdrContentType: e.ctyp}
+	e.out.Header = nats.Header{processor.HeaderRequestID: e.reqID, processor.HeaderSeq: e.seq, processor.HeaderMsgID: e.msgID, processor.HeaderContentType: e.ctyp}
 	return e, nil
 }
 
@@ -134,12 +126,12 @@ func (e *echo) handle(batch []jetstream.Msg) {
 			seq = md.Sequence.Stream
 		}
 		h := msg.Headers()
-		to := h.Get(hdrReplyTo)
+		to := h.Get(processor.HeaderReplyTo)
 		if to == "" {
 			continue
 		}
 		s := strconv.FormatUint(seq, 10)
-		e.reqID[0], e.seq[0], e.msgID[0] = h.Get(hdrMsgID), s, "res-"+s
+		e.reqID[0], e.seq[0], e.msgID[0] = h.Get(processor.HeaderMsgID), s, "res-"+s
 		e.out.Subject, e.out.Data = to, e.replies[e.opOf(msg.Subject())]
 		_ = e.nc.PublishMsg(&e.out)
 	}

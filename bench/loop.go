@@ -176,7 +176,7 @@ const processorStream = processor.RequestsStream
 // publish sends one request with its id and the run's inbox, retrying
 // while nats.go's window of unacknowledged publishes is full.
 func (r *runner) publish(ctx context.Context, st *step, subject string, body []byte, id string) {
-	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{hdrMsgID: {id}, hdrReplyTo: {r.inbox}}}
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{processor.HeaderMsgID: {id}, processor.HeaderReplyTo: {r.inbox}}}
 	for {
 		_, err := r.js.PublishMsgAsync(msg)
 		if err == nil {

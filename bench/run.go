@@ -207,7 +207,7 @@ var defaultReplySizes = [numOps]int{opStore: 200, opRetrieve: 450, opProcess: 55
 func (r *runner) onResult(m *nats.Msg) {
 	now := time.Now()
 	st := r.cur.Load()
-	stepID, i, ok := r.parseID(m.Header.Get(hdrRequestID))
+	stepID, i, ok := r.parseID(m.Header.Get(processor.HeaderRequestID))
 	if !ok || st == nil || st.id != stepID || i >= st.n {
 		r.stray.Add(1)
 		return

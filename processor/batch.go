@@ -54,16 +54,16 @@ func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 		s.ts, s.delivered = time.Now(), 1
 	}
 	h := msg.Headers()
-	o.reqID = h.Get(hdrMsgID)
+	o.reqID = h.Get(HeaderMsgID)
 	// The encoding comes first so that even an error result speaks the
 	// client's encoding.
-	ct := h.Get(hdrContentType)
+	ct := h.Get(HeaderContentType)
 	enc, known := encodingOf(ct)
 	o.enc = enc
 	// The reply subject is checked before the request's own subject, so
 	// that a client that named one gets even that error there.
 	var replyErr *RequestError
-	if to := h.Get(hdrReplyTo); to != "" {
+	if to := h.Get(HeaderReplyTo); to != "" {
 		if replyErr = p.rules.check(to); replyErr == nil {
 			s.replyTo = to
 		}

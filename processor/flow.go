@@ -114,12 +114,12 @@ func (p *Processor) deadLetterRaw(ctx context.Context, st jetstream.Stream, raw 
 		return err
 	}
 	// The request still gets its (error) result.
-	o := &outcome{opName: rt.opName, op: rt.op, memory: rt.memory, reqID: raw.Header.Get(hdrMsgID), seq: raw.Sequence, err: e}
-	if enc, known := encodingOf(raw.Header.Get(hdrContentType)); known {
-		o.enc, o.ctype = enc, raw.Header.Get(hdrContentType)
+	o := &outcome{opName: rt.opName, op: rt.op, memory: rt.memory, reqID: raw.Header.Get(HeaderMsgID), seq: raw.Sequence, err: e}
+	if enc, known := encodingOf(raw.Header.Get(HeaderContentType)); known {
+		o.enc, o.ctype = enc, raw.Header.Get(HeaderContentType)
 	}
 	subject := p.resPrefix + o.memory + "." + o.opName
-	if to := raw.Header.Get(hdrReplyTo); to != "" && p.rules.check(to) == nil {
+	if to := raw.Header.Get(HeaderReplyTo); to != "" && p.rules.check(to) == nil {
 		subject = to
 	}
 	rh := newResultHeader()

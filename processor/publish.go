@@ -10,14 +10,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Header names of PROTOCOL.md.
+// Header names of PROTOCOL.md, for clients as well (the bench tool, the
+// client verbs).
 const (
-	hdrMsgID       = "Nats-Msg-Id"
-	hdrReplyTo     = "Pelm-Reply-To"
-	hdrContentType = "Content-Type"
-	hdrRequestID   = "Pelm-Request-Id"
-	hdrSeq         = "Pelm-Seq"
-	hdrError       = "Pelm-Error"
+	HeaderMsgID       = "Nats-Msg-Id"
+	HeaderReplyTo     = "Pelm-Reply-To"
+	HeaderContentType = "Content-Type"
+	HeaderRequestID   = "Pelm-Request-Id"
+	HeaderSeq         = "Pelm-Seq"
+	HeaderError       = "Pelm-Error"
 )
 
 const flushTimeout = 5 * time.Second
@@ -125,12 +126,12 @@ func (p *Processor) deadLetterOf(orig nats.Header, data []byte, seq uint64, memo
 	for k, v := range orig {
 		h[k] = append([]string(nil), v...)
 	}
-	if id := h.Get(hdrMsgID); id != "" {
-		h.Set(hdrRequestID, id)
+	if id := h.Get(HeaderMsgID); id != "" {
+		h.Set(HeaderRequestID, id)
 	}
-	h.Set(hdrMsgID, "dlq-"+strconv.FormatUint(seq, 10)) // a redelivered request is one dead letter
-	h.Set(hdrError, reason)
-	h.Set(hdrSeq, strconv.FormatUint(seq, 10))
+	h.Set(HeaderMsgID, "dlq-"+strconv.FormatUint(seq, 10)) // a redelivered request is one dead letter
+	h.Set(HeaderError, reason)
+	h.Set(HeaderSeq, strconv.FormatUint(seq, 10))
 	return &nats.Msg{Subject: p.dlqPrefix + memory + "." + op, Header: h, Data: data}
 }
 
@@ -143,16 +144,16 @@ type resultHeader struct {
 
 func newResultHeader() resultHeader {
 	rh := resultHeader{h: nats.Header{}, reqID: []string{""}, seq: []string{""}, msgID: []string{""}, ctype: []string{""}}
-	rh.h[hdrSeq], rh.h[hdrMsgID], rh.h[hdrContentType] = rh.seq, rh.msgID, rh.ctype
+	rh.h[HeaderSeq], rh.h[HeaderMsgID], rh.h[HeaderContentType] = rh.seq, rh.msgID, rh.ctype
 	return rh
 }
 
 func (rh *resultHeader) set(reqID string, seq uint64, contentType string) {
 	if reqID != "" {
 		rh.reqID[0] = reqID
-		rh.h[hdrRequestID] = rh.reqID
+		rh.h[HeaderRequestID] = rh.reqID
 	} else {
-		delete(rh.h, hdrRequestID)
+		delete(rh.h, HeaderRequestID)
 	}
 	s := strconv.FormatUint(seq, 10)
 	rh.seq[0] = s

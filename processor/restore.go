@@ -228,7 +228,7 @@ func (p *Processor) restoreOne(msg jetstream.Msg, mems map[string]*restoring, fi
 			return err
 		}
 		h := msg.Headers()
-		p.done[seq] = &doneEntry{seq: seq, memory: mem, subject: h.Get(hdrSubject), ctype: h.Get(hdrContentType), reqID: h.Get(hdrRequestID),
+		p.done[seq] = &doneEntry{seq: seq, memory: mem, subject: h.Get(hdrSubject), ctype: h.Get(HeaderContentType), reqID: h.Get(HeaderRequestID),
 			body: append([]byte(nil), msg.Data()...)}
 	}
 	return nil

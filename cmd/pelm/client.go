@@ -104,8 +104,8 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 	}
 	msg := nats.NewMsg(f.prefix + ".req." + f.memory + "." + verb)
 	msg.Data = body
-	msg.Header.Set("Content-Type", "application/json")
-	msg.Header.Set("Pelm-Reply-To", reply)
+	msg.Header.Set(processor.HeaderContentType, "application/json")
+	msg.Header.Set(processor.HeaderReplyTo, reply)
 	var pubOpts []jetstream.PublishOpt
 	if f.msgID != "" {
 		pubOpts = append(pubOpts, jetstream.WithMsgID(f.msgID))
@@ -173,7 +173,7 @@ func (f *requestFlags) body(verb string, stdin io.Reader) ([]byte, error) {
 }
 
 func printJSON(w io.Writer, m *nats.Msg) error {
-	js, err := processor.BodyJSON(m.Data, m.Header.Get("Content-Type"))
+	js, err := processor.BodyJSON(m.Data, m.Header.Get(processor.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if what == "dlq" {
-			fmt.Fprintf(stdout, "%s %s: %s\n", m.Subject, m.Header.Get("Pelm-Error"), m.Data)
+			fmt.Fprintf(stdout, "%s %s: %s\n", m.Subject, m.Header.Get(processor.HeaderError), m.Data)
 			continue
 		}
 		if err := printJSON(stdout, m); err != nil {
