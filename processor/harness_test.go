@@ -89,6 +89,65 @@ func startEnvOn(t testing.TB, srv *server.Server, cfg processor.Config) *env {
 	return e
 }
 
+// startCrashable runs a processor on a connection of its own and returns
+// the env of a client beside it and crash, which kills the processor the
+// way a crash would (its connection closed: no shutdown, no further acks)
+// and waits until Run has returned. With crashAt, the connection is closed
+// when the batch loop first reaches that hook point; crash then only waits.
+func startCrashable(t *testing.T, srv *server.Server, cfg processor.Config, crashAt string) (e *env, crash func()) {
+	t.Helper()
+	pc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crashAt != "" {
+		var once sync.Once
+		cfg.Hook = func(point string) {
+			if point == crashAt {
+				once.Do(pc.Close)
+			}
+		}
+	}
+	p, err := processor.New(pc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(context.Background()) }()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	e = &env{t: t, srv: srv, nc: nc, proc: p}
+	if e.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConsumer()
+	return e, func() {
+		t.Helper()
+		pc.Close()
+		select {
+		case <-runErr:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the processor did not stop when its connection closed")
+		}
+	}
+}
+
+// durableSnapshot reads the memories back from the state stream.
+func durableSnapshot(t *testing.T, nc *nats.Conn, cfg processor.Config) map[string]processor.MemorySnapshot {
+	t.Helper()
+	p, err := processor.New(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	return p.Snapshot()
+}
+
 // waitConsumer polls until the processor has created its consumer.
 func (e *env) waitConsumer() {
 	e.t.Helper()

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
 	"github.com/rs/zerolog"
@@ -22,26 +20,8 @@ func TestCrashReplaysJournal(t *testing.T) {
 	const capacity = 30
 	srv := startServer(t)
 	cfg := processor.Config{Memory: pelm.Config{Dim: 4, Capacity: capacity}, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	pc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := processor.New(pc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- first.Run(context.Background()) }()
-	e := &env{t: t, srv: srv, nc: nc}
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	e.waitConsumer()
+	e, crash := startCrashable(t, srv, cfg, "")
+	nc := e.nc
 	next := e.sub("pelm.res.>")
 
 	var ref []string // ids, oldest first, as one-by-one execution leaves them
@@ -75,7 +55,7 @@ func TestCrashReplaysJournal(t *testing.T) {
 		for len(want) > 0 {
 			m := next()
 			result(t, m)
-			delete(want, m.Header.Get("Pelm-Seq"))
+			delete(want, m.Header.Get(processor.HeaderSeq))
 		}
 	}
 	wave(80)
@@ -90,12 +70,7 @@ func TestCrashReplaysJournal(t *testing.T) {
 		return err == nil && info.State.FirstSeq > 1
 	})
 	wave(50) // journalled, not yet materialised
-	pc.Close()
-	select {
-	case <-runErr:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the processor did not stop when its connection closed")
-	}
+	crash()
 
 	p, err := processor.New(nc, cfg)
 	if err != nil {

@@ -2,13 +2,10 @@ package processor_test
 
 import (
 	"bytes"
-	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
@@ -25,40 +22,13 @@ func TestReplayWhenItemsDisplaced(t *testing.T) {
 		Memory: pelm.Config{Dim: 4, Capacity: 2},
 		Batch:  batcher.Config{MaxSize: 16, MaxWait: 300 * time.Millisecond},
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	pc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	crashCfg := cfg
-	crashCfg.Hook = func(point string) {
-		if point == processor.HookBeforeAck {
-			once.Do(pc.Close) // no ack reaches the server
-		}
-	}
-	first, err := processor.New(pc, crashCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, crash := startCrashable(t, srv, cfg, processor.HookBeforeAck) // no ack reaches the server
 	results := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe("pelm.res.>", results)
+	sub, err := e.nc.ChanSubscribe("pelm.res.>", results)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	runErr := make(chan error, 1)
-	go func() { runErr <- first.Run(context.Background()) }()
-
-	e := &env{t: t, srv: srv, nc: nc}
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	e.waitConsumer()
 	reqs := []req{
 		{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": "a", "vector": []float64{1, 0, 0, 0}, "phase": 0.5, "moral": 0.9})},
 		{subject: "pelm.req.m.store", body: mp(t, map[string]any{"id": "b", "vector": []float64{0, 1, 0, 0}, "phase": 0.5, "moral": 0.9})},
@@ -73,23 +43,19 @@ func TestReplayWhenItemsDisplaced(t *testing.T) {
 	for len(firstRes) < len(reqs) {
 		select {
 		case m := <-results:
-			firstRes[m.Header.Get("Pelm-Seq")] = m.Data
+			firstRes[m.Header.Get(processor.HeaderSeq)] = m.Data
 		case <-time.After(10 * time.Second):
 			t.Fatalf("got %d of %d first results", len(firstRes), len(reqs))
 		}
 	}
-	select {
-	case <-runErr: // the first processor has lost its connection
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first processor did not stop")
-	}
+	crash() // already crashed at its first ack: wait for it
 
 	startEnvOn(t, srv, cfg)
 	seen := map[string]bool{}
 	for len(seen) < len(reqs) {
 		select {
 		case m := <-results:
-			seq := m.Header.Get("Pelm-Seq")
+			seq := m.Header.Get(processor.HeaderSeq)
 			if !bytes.Equal(m.Data, firstRes[seq]) {
 				a, _ := processor.BodyJSON(firstRes[seq], "")
 				b, _ := processor.BodyJSON(m.Data, "")
@@ -100,22 +66,9 @@ func TestReplayWhenItemsDisplaced(t *testing.T) {
 			t.Fatalf("%d of %d requests were redelivered and answered", len(seen), len(reqs))
 		}
 	}
-	snap := durableSnapshot(t, nc, cfg)
+	snap := durableSnapshot(t, e.nc, cfg)
 	items := snap["m"].Items
 	if len(items) != 1 || items[0].ID != "a" || items[0].Vector[2] != 1 {
 		t.Fatalf("memory holds %+v, want only a with its second vector", items)
 	}
-}
-
-// durableSnapshot reads the memories back from the state stream.
-func durableSnapshot(t *testing.T, nc *nats.Conn, cfg processor.Config) map[string]processor.MemorySnapshot {
-	t.Helper()
-	p, err := processor.New(nc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	return p.Snapshot()
 }
