@@ -91,14 +91,8 @@ func (m journalMark) covers(last uint64, i int) bool {
 	return last < m.Record || (last == m.Record && i < m.Entries)
 }
 
-// encodeJournal writes the record of the batch's effectful slots.
-func (p *Processor) encodeJournal(e *recordEncoder) []byte {
-	n := 0
-	for i := range p.slots {
-		if p.slots[i].effectful() {
-			n++
-		}
-	}
+// encodeJournal writes the record of the batch's n effectful slots.
+func (p *Processor) encodeJournal(e *recordEncoder, n int) []byte {
 	enc := e.start()
 	e.check(enc.EncodeMapLen(1))
 	e.check(enc.EncodeString("e"))

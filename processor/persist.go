@@ -24,7 +24,7 @@ func (p *Processor) persist() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
 	defer cancel()
-	first, last, err := p.journal.write(ctx, p.encodeJournal(&p.jenc))
+	first, last, err := p.journal.write(ctx, p.encodeJournal(&p.jenc, n))
 	if err != nil {
 		return err
 	}
