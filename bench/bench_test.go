@@ -210,8 +210,7 @@ func TestFindMax(t *testing.T) {
 	cfg.Mix = bench.Mix{Store: 1}
 	cfg.Preload = bench.NoPreload
 	cfg.Duration = 250 * time.Millisecond
-	cfg.MaxP99 = 50 * time.Millisecond
-	cfg.MaxRate = 2000
+	cfg.MaxRate = 2000 // tiny's MaxP99 of 2 s: the search is tested, not this machine's latency
 	rep, err := bench.Run(context.Background(), connect(t, s), connect(t, s), cfg)
 	if err != nil {
 		t.Fatal(err)

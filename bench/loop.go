@@ -22,11 +22,15 @@ func (r *runner) begin(st *step) {
 // end closes st once its results are in or its timeout has passed, then
 // waits for the stragglers so that the next step starts on an idle system.
 func (r *runner) end(ctx context.Context, st *step) {
+	// Wait for what was sent: a step that stopped early (aborted, or
+	// publishes that failed) would otherwise sit out the rest of its
+	// schedule for results of requests that never went.
 	deadline := st.lastSend.Add(r.cfg.Timeout)
-	if st.rate > 0 {
+	if st.rate > 0 && !st.aborted {
 		deadline = st.intended(st.n - 1).Add(r.cfg.Timeout)
 	}
-	wait(ctx, deadline, func() bool { return st.recv.Load() >= int64(st.n) })
+	sent := st.sent.Load()
+	wait(ctx, deadline, func() bool { return st.recv.Load() >= sent })
 	st.close()
 	if st.rate == 0 {
 		st.mu.Lock()
@@ -36,7 +40,6 @@ func (r *runner) end(ctx context.Context, st *step) {
 	// Settle: every request answered, or none for a second, at most
 	// settleMax; then what is left is purged.
 	last, lastN := time.Now(), st.answered()
-	sent := st.sent.Load()
 	wait(ctx, time.Now().Add(settleMax), func() bool {
 		n := st.answered()
 		if n != lastN {
@@ -161,8 +164,7 @@ func (r *runner) closedLoop(ctx context.Context, sys system, n int) (*step, erro
 		r.publish(ctx, st, r.w.subjects[sys][opStore], r.w.preload[i], r.requestID(idBuf, st.id, i))
 	}
 	st.lastSend = time.Now()
-	st.duration = st.lastSend.Sub(st.start)
-	r.end(ctx, st)
+	r.end(ctx, st) // sets duration: the closed loop's lasts until its last result
 	return st, nil
 }
 

@@ -76,22 +76,26 @@ func TestBenchVerb(t *testing.T) {
 	}
 }
 
+// TestBenchFlags: bad flags are refused, each with an error that names
+// the flag, before anything runs.
 func TestBenchFlags(t *testing.T) {
 	tests := []struct {
-		name string
-		args []string
+		name    string
+		args    []string
+		wantErr string
 	}{
-		{name: "bad mix", args: []string{"--mix", "store=x"}},
-		{name: "bad phases", args: []string{"--phases", "night"}},
-		{name: "bad rate", args: []string{"--rates", "100,fast"}},
-		{name: "nothing to measure", args: []string{"--rates", ""}},
-		{name: "bad dim", args: []string{"--dim", "0"}},
+		{name: "bad mix", args: []string{"--mix", "store=x"}, wantErr: "--mix"},
+		{name: "bad phases", args: []string{"--phases", "night"}, wantErr: "--phases"},
+		{name: "bad rate", args: []string{"--rates", "100,fast"}, wantErr: "--rates"},
+		{name: "nothing to measure", args: []string{"--rates", ""}, wantErr: "nothing to measure"},
+		{name: "bad dim", args: []string{"--dim", "0"}, wantErr: "--dim"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var errOut bytes.Buffer
-			if err := run(context.Background(), append([]string{"bench"}, tt.args...), nil, &bytes.Buffer{}, &errOut); err == nil {
-				t.Errorf("pelm bench %v: no error", tt.args)
+			err := run(context.Background(), append([]string{"bench"}, tt.args...), nil, &bytes.Buffer{}, &errOut)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("pelm bench %v: error %v, want one about %s", tt.args, err, tt.wantErr)
 			}
 		})
 	}
