@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pelm-dev/pelm/batcher"
+	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
 )
 
@@ -137,11 +138,11 @@ func (c Config) Validate() error {
 	if d.Prefix == d.EchoPrefix {
 		return fmt.Errorf("%w: the echo prefix must differ from pelm's (%q)", ErrConfig, d.Prefix)
 	}
-	if !validMemory(d.Memory) {
+	if !processor.ValidMemoryName(d.Memory) {
 		return fmt.Errorf("%w: memory %q: want 1 to 64 of A-Z a-z 0-9 _ -", ErrConfig, d.Memory)
 	}
-	if d.Dim < 1 || d.Dim > 4096 {
-		return fmt.Errorf("%w: dim %d is outside [1, 4096]", ErrConfig, d.Dim)
+	if d.Dim < 1 || d.Dim > pelm.MaxDim {
+		return fmt.Errorf("%w: dim %d is outside [1, %d]", ErrConfig, d.Dim, pelm.MaxDim)
 	}
 	if d.Preload < 0 {
 		return fmt.Errorf("%w: preload %d is negative", ErrConfig, d.Preload)
@@ -275,26 +276,7 @@ func ParsePhases(s string) (Phases, error) {
 	return 0, fmt.Errorf("%w: phases %q: want wakesleep or uniform", ErrConfig, s)
 }
 
+// validSubject: a subject prefix of ours, not under the reserved $.
 func validSubject(s string) bool {
-	if s == "" || s[0] == '$' || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
-	}
-	for _, tok := range strings.Split(s, ".") {
-		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
-			return false
-		}
-	}
-	return true
-}
-
-func validMemory(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return s != "" && s[0] != '$' && processor.ValidSubject(s, false)
 }

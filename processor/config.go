@@ -98,7 +98,7 @@ func (c Config) withDefaults() Config {
 // Validate reports the first invalid setting.
 func (c Config) Validate() error {
 	d := c.withDefaults()
-	if !validSubject(d.Prefix, false) || d.Prefix[0] == '$' {
+	if !ValidSubject(d.Prefix, false) || d.Prefix[0] == '$' {
 		return fmt.Errorf("%w: prefix %q is not a valid subject", ErrConfig, d.Prefix)
 	}
 	if err := d.Memory.Validate(); err != nil {

@@ -91,7 +91,7 @@ func (s stateSubjects) parse(subject string) (mem string, kind byte, key string,
 		return "", 0, "", false
 	}
 	mem, rest, found = strings.Cut(rest, ".")
-	if !found || !validMemoryName(mem) || rest == "" {
+	if !found || !ValidMemoryName(mem) || rest == "" {
 		return "", 0, "", false
 	}
 	kindTok, key, _ := strings.Cut(rest, ".")

@@ -7,8 +7,9 @@ import (
 
 const invalidName = "_invalid"
 
-// validMemoryName reports whether s is 1 to 64 of A-Z a-z 0-9 _ -.
-func validMemoryName(s string) bool {
+// ValidMemoryName reports whether s is a memory name of PROTOCOL.md: 1 to
+// 64 of A-Z a-z 0-9 _ -.
+func ValidMemoryName(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
 	}
@@ -38,7 +39,7 @@ func parseSubject(subject, reqPrefix string) route {
 	}
 	mem, opName, ok := strings.Cut(rest, ".")
 	r := route{memory: mem, opName: opName}
-	if !validMemoryName(mem) {
+	if !ValidMemoryName(mem) {
 		r.memory = invalidName
 		r.err = reqErr(CodeBadMemory, "memory name %q: want 1 to 64 of A-Z a-z 0-9 _ -", clip(mem))
 	}
@@ -73,7 +74,7 @@ const maxReplyTo = 256
 
 func newReplyRules(prefix string, allow []string) (replyRules, error) {
 	for _, p := range allow {
-		if !validSubject(p, true) {
+		if !ValidSubject(p, true) {
 			return replyRules{}, fmt.Errorf("%w: reply-allow pattern %q is not a valid subject", ErrConfig, p)
 		}
 	}
@@ -86,7 +87,7 @@ func (rr replyRules) check(subject string) *RequestError {
 	if len(subject) > maxReplyTo {
 		return reqErr(CodeBadRequest, "Pelm-Reply-To of %d bytes: at most %d", len(subject), maxReplyTo)
 	}
-	if !validSubject(subject, false) {
+	if !ValidSubject(subject, false) {
 		return reqErr(CodeBadRequest, "Pelm-Reply-To %q: not a valid subject without wildcards", subject)
 	}
 	if subject[0] == '$' {
@@ -120,9 +121,9 @@ func clip(s string) string {
 	return s[:max] + "..."
 }
 
-// validSubject checks NATS subject syntax: dot-separated non-empty tokens
+// ValidSubject checks NATS subject syntax: dot-separated non-empty tokens
 // without white space; wildcard tokens only when wild is true.
-func validSubject(s string, wild bool) bool {
+func ValidSubject(s string, wild bool) bool {
 	if s == "" {
 		return false
 	}
