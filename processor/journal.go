@@ -138,7 +138,6 @@ type journalWriter struct {
 	js      jetstream.JetStream
 	subject string
 	partMax int
-	msg     nats.Msg
 	futs    []jetstream.PubAckFuture
 }
 
@@ -149,8 +148,10 @@ func (w *journalWriter) write(ctx context.Context, data []byte) (first, last uin
 	w.futs = w.futs[:0]
 	for i := range parts {
 		chunk := data[i*w.partMax : min(len(data), (i+1)*w.partMax)]
-		w.msg = nats.Msg{Subject: w.subject, Data: chunk, Header: nats.Header{hdrPart: {strconv.Itoa(i+1) + "/" + strconv.Itoa(parts)}}}
-		f, err := w.js.PublishMsgAsync(&w.msg)
+		// A message of its own per part: nats.go keeps it until the ack,
+		// and sends it again on a retry.
+		msg := &nats.Msg{Subject: w.subject, Data: chunk, Header: nats.Header{hdrPart: {strconv.Itoa(i+1) + "/" + strconv.Itoa(parts)}}}
+		f, err := w.js.PublishMsgAsync(msg)
 		if err != nil {
 			return 0, 0, fmt.Errorf("processor: journal: %w", err)
 		}
