@@ -86,7 +86,8 @@ type materializer struct {
 
 	sent    bool
 	sentAt  time.Time
-	sendN   int // numbers the commits, so a late reply is recognised
+	sendN   int    // numbers the commits, so a late reply is recognised
+	reply   string // the reply subject of the commit in flight
 	inbox   string
 	replies chan *nats.Msg
 	sub     *nats.Subscription
@@ -226,7 +227,8 @@ func (p *Processor) send(e *epoch) error {
 		}
 	}
 	mt.sendN++
-	if err := c.commitAsync(e.lastReq, e.mark, mt.inbox+"."+strconv.Itoa(mt.sendN)); err != nil {
+	mt.reply = mt.inbox + "." + strconv.Itoa(mt.sendN)
+	if err := c.commitAsync(e.lastReq, e.mark, mt.reply); err != nil {
 		return err
 	}
 	for _, seq := range deletes {
@@ -243,8 +245,6 @@ func (p *Processor) send(e *epoch) error {
 // again: committing an epoch twice leaves the same state.
 func (p *Processor) collect(wait bool) (done bool, err error) {
 	mt := &p.mat
-	want := mt.inbox + "." + strconv.Itoa(mt.sendN)
-	errTimeout := fmt.Errorf("processor: materialise: no reply to a commit within %v", stateTimeout)
 	var timeout <-chan time.Time
 	if wait {
 		t := time.NewTimer(max(0, stateTimeout-time.Since(mt.sentAt)))
@@ -258,7 +258,7 @@ func (p *Processor) collect(wait bool) (done bool, err error) {
 			case r = <-mt.replies:
 			case <-timeout:
 				mt.sent = false
-				return true, errTimeout
+				return true, errNoCommitReply
 			}
 		} else {
 			select {
@@ -266,12 +266,12 @@ func (p *Processor) collect(wait bool) (done bool, err error) {
 			default:
 				if time.Since(mt.sentAt) > stateTimeout {
 					mt.sent = false
-					return true, errTimeout
+					return true, errNoCommitReply
 				}
 				return false, nil
 			}
 		}
-		if r.Subject != want {
+		if r.Subject != mt.reply {
 			continue // the late reply of a commit given up on
 		}
 		mt.sent = false
@@ -282,6 +282,8 @@ func (p *Processor) collect(wait bool) (done bool, err error) {
 		return true, nil
 	}
 }
+
+var errNoCommitReply = fmt.Errorf("processor: materialise: no reply to a commit within %v", stateTimeout)
 
 // committed retires the oldest sealed epoch, now durable, and purges what
 // of the journal is no longer needed.
@@ -332,8 +334,5 @@ func (p *Processor) resetMaterializer() {
 		mt.free = append(mt.free, e)
 	}
 	mt.sealed = mt.sealed[:0]
-	if mt.open == nil {
-		mt.open = &epoch{}
-	}
-	mt.open.reset()
+	mt.open.reset() // New made it
 }

@@ -144,24 +144,17 @@ func (p *Processor) confirmAcks(force bool) {
 	p.ackChecked = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
-	st, err := p.js.Stream(ctx, RequestsStream)
+	st, first, err := p.requestsFloor(ctx)
 	if err != nil {
 		return // try again later
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return
-	}
-	first := info.State.FirstSeq
-	if info.State.Msgs == 0 {
-		first = info.State.LastSeq + 1
-	}
+	old := time.Now().Add(-10 * time.Second)
 	keep, looked := p.acked[:0], 0
 	for _, a := range p.acked {
 		switch {
 		case a.seq < first:
 			p.confirmed(a.seq)
-		case time.Since(a.at) > 10*time.Second && looked < 256:
+		case a.at.Before(old) && looked < 256:
 			looked++
 			if _, err := st.GetMsg(ctx, a.seq); errors.Is(err, jetstream.ErrMsgNotFound) {
 				p.confirmed(a.seq)
@@ -174,6 +167,20 @@ func (p *Processor) confirmAcks(force bool) {
 	}
 	p.acked = keep
 	p.purgeJournal()
+}
+
+// requestsFloor returns the requests stream and its floor: every request
+// below it is gone (acknowledged), since the stream is a work queue.
+func (p *Processor) requestsFloor(ctx context.Context) (jetstream.Stream, uint64, error) {
+	st, err := p.js.Stream(ctx, RequestsStream) // asks the server for the stream's info
+	if err != nil {
+		return nil, 0, err
+	}
+	state := st.CachedInfo().State
+	if state.Msgs == 0 {
+		return st, state.LastSeq + 1, nil
+	}
+	return st, state.FirstSeq, nil
 }
 
 // purgeJournal drops the journal records that are materialised and whose

@@ -135,15 +135,11 @@ func (p *Processor) restore() error {
 // readStream passes every message of stream on subject filter to fn, in
 // stream order.
 func (p *Processor) readStream(ctx context.Context, call func() context.Context, stream, filter string, fn func(jetstream.Msg) error) error {
-	st, err := p.js.Stream(call(), stream)
+	st, err := p.js.Stream(call(), stream) // asks the server for the stream's info
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
 	}
-	info, err := st.Info(call())
-	if err != nil {
-		return fmt.Errorf("processor: restore: %w", err)
-	}
-	if info.State.Msgs == 0 {
+	if st.CachedInfo().State.Msgs == 0 {
 		return nil
 	}
 	cons, err := p.js.OrderedConsumer(call(), stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
@@ -256,17 +252,9 @@ func (p *Processor) forgetAckedDone(ctx context.Context) error {
 	if len(p.done) == 0 {
 		return nil
 	}
-	st, err := p.js.Stream(ctx, RequestsStream)
+	st, first, err := p.requestsFloor(ctx)
 	if err != nil {
 		return fmt.Errorf("processor: restore: %w", err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("processor: restore: %w", err)
-	}
-	first := info.State.FirstSeq
-	if info.State.Msgs == 0 {
-		first = info.State.LastSeq + 1
 	}
 	for seq := range p.done {
 		if seq >= first {
