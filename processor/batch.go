@@ -21,6 +21,7 @@ type slot struct {
 	req       Request
 	out       outcome
 	meta      []byte // tagged meta handed to the memory on store
+	vecLE     []byte // a store's vector as little-endian float32, for the journal and the state
 
 	retrieveOp, storeOp, forgetOp int // indices into mem.ops, or -1
 	filterAfter                   filter.State

@@ -107,8 +107,8 @@ func (p *Processor) encodeJournal(e *recordEncoder, n int) []byte {
 		switch {
 		case s.storeOp >= 0:
 			kind, id = effectStore, o.id
-			p.vecBuf = appendVector(p.vecBuf[:0], s.req.Vector)
-			vec = p.vecBuf
+			s.vecLE = appendVector(s.vecLE[:0], s.req.Vector)
+			vec = s.vecLE
 		case s.forgetOp >= 0:
 			kind, id = effectForget, o.id
 		}

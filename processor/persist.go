@@ -41,19 +41,16 @@ func (p *Processor) persist() error {
 		*e = doneEntry{seq: o.seq, memory: o.memory, subject: s.subject, ctype: o.contentType(), reqID: o.reqID,
 			body: append(e.body[:0], s.body...), rec: rec}
 		p.done[o.seq] = e
-		m := s.mem
-		ef := effect{m: m, seq: o.seq, decided: o.decided,
+		ef := effect{m: s.mem, seq: o.seq, decided: o.decided,
 			filter: filterRecord{Threshold: s.filterAfter.Threshold, EMA: s.filterAfter.EMA, Seq: o.seq}}
 		if s.storeOp >= 0 {
-			p.item = itemRecord{ID: o.id, Vector: appendVector(p.vecBuf[:0], s.req.Vector), Phase: s.req.Phase,
+			p.item = itemRecord{ID: o.id, Vector: s.vecLE, Phase: s.req.Phase, // encoded by encodeJournal
 				Confidence: s.req.Confidence, Meta: s.meta, Seq: o.seq}
-			p.vecBuf = p.item.Vector
 			ef.store = &p.item
-			res := &m.results[s.storeOp]
-			ef.evicted, ef.hasEvict = res.Evicted, res.HasEvicted
+			ef.evicted, ef.hasEvict = o.evicted, o.hasEvicted
 		}
 		if s.forgetOp >= 0 {
-			ef.forgot, ef.found = o.id, m.results[s.forgetOp].Found
+			ef.forgot, ef.found = o.id, o.found
 		}
 		k++
 		p.queueEffect(&ef, journalMark{Record: last, Entries: k})

@@ -45,11 +45,10 @@ type Processor struct {
 	purged        uint64      // below it, a purge was sent
 	purging       atomic.Bool // a purge runs
 	purges        sync.WaitGroup
-	freeDone      []*doneEntry // retired, for reuse
-	acked         []ackedSeq   // done records of acked requests, until the stream has removed them
-	pendingDelete []uint64     // done records confirmed acked, removed with the next commit
-	ackChecked    time.Time    // when confirmAcks last asked the stream
-	vecBuf        []byte
+	freeDone      []*doneEntry   // retired, for reuse
+	acked         []ackedSeq     // done records of acked requests, until the stream has removed them
+	pendingDelete []uint64       // done records confirmed acked, removed with the next commit
+	ackChecked    time.Time      // when confirmAcks last asked the stream
 	seen          map[uint64]int // stream sequences of the current batch
 	restored      RestoreInfo
 	metrics       *promMetrics // nil without a Registerer
