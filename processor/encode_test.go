@@ -44,6 +44,9 @@ func TestMetaAcrossEncodings(t *testing.T) {
 			if err := msgpack.Unmarshal(back, &v); err != nil {
 				t.Fatalf("JSON meta as msgpack does not decode: %v", err)
 			}
+			if bb, _ := json.Marshal(jsonable(v)); string(bb) != string(gb) {
+				t.Errorf("round trip through JSON and back to msgpack: %s, want %s", bb, gb)
+			}
 		})
 	}
 	if got := string(metaAs(nil, JSON)); got != "null" {

@@ -94,7 +94,8 @@ func startEnvOn(t testing.TB, srv *server.Server, cfg processor.Config) *env {
 // way a crash would (its connection closed: no shutdown, no further acks)
 // and waits until Run has returned. With crashAt, the connection is closed
 // when the batch loop first reaches that hook point; crash then only waits.
-func startCrashable(t *testing.T, srv *server.Server, cfg processor.Config, crashAt string) (e *env, crash func()) {
+// before is run on the processor before Run.
+func startCrashable(t *testing.T, srv *server.Server, cfg processor.Config, crashAt string, before ...func(*processor.Processor)) (e *env, crash func()) {
 	t.Helper()
 	pc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
@@ -111,6 +112,9 @@ func startCrashable(t *testing.T, srv *server.Server, cfg processor.Config, cras
 	p, err := processor.New(pc, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range before {
+		f(p)
 	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(context.Background()) }()

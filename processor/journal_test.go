@@ -13,14 +13,15 @@ import (
 
 // TestCrashReplaysJournal kills a processor (its connection closed, no
 // shutdown) after its per-item state has been materialised for some
-// requests and not for later ones. The journal must bring the memory back
+// requests and not for later ones. Epochs are sealed by size only (600
+// messages), so which requests are materialised does not depend on time. The journal must bring the memory back
 // exactly: the same items in the same order (so the same eviction future),
 // with the journal purged behind what was materialised.
 func TestCrashReplaysJournal(t *testing.T) {
 	const capacity = 30
 	srv := startServer(t)
 	cfg := processor.Config{Memory: pelm.Config{Dim: 4, Capacity: capacity}, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)}
-	e, crash := startCrashable(t, srv, cfg, "")
+	e, crash := startCrashable(t, srv, cfg, "", func(p *processor.Processor) { processor.SetMaterializeEvery(p, time.Hour) })
 	nc := e.nc
 	next := e.sub("pelm.res.>")
 
@@ -58,9 +59,7 @@ func TestCrashReplaysJournal(t *testing.T) {
 			delete(want, m.Header.Get(processor.HeaderSeq))
 		}
 	}
-	wave(80)
-	time.Sleep(1200 * time.Millisecond) // the open epoch is due
-	wave(40)                            // seals and commits it
+	wave(400) // about 700 state messages: the first 600 or so are sealed and committed
 	jst, err := e.js.Stream(context.Background(), processor.JournalStream)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +68,7 @@ func TestCrashReplaysJournal(t *testing.T) {
 		info, err := jst.Info(context.Background())
 		return err == nil && info.State.FirstSeq > 1
 	})
-	wave(50) // journalled, not yet materialised
+	wave(50) // journalled; with the rest of the 400, under 600 messages: not sealed
 	crash()
 
 	p, err := processor.New(nc, cfg)

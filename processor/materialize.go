@@ -80,6 +80,7 @@ func (e *epoch) filter(m *memory, rec filterRecord) {
 // materializer holds the open epoch and the sealed ones, oldest first;
 // sealed[0] is the one in flight when sent is set.
 type materializer struct {
+	every  time.Duration // materializeEvery; tests set it
 	open   *epoch
 	sealed []*epoch
 	free   []*epoch
@@ -156,7 +157,7 @@ func (p *Processor) seal() {
 // drain, until every epoch is committed or a commit fails.
 func (p *Processor) materialize(drain bool) error {
 	mt := &p.mat
-	if e := mt.open; !e.empty() && (drain || e.size() >= sealAt || time.Since(e.opened) >= materializeEvery) {
+	if e := mt.open; !e.empty() && (drain || e.size() >= sealAt || time.Since(e.opened) >= mt.every) {
 		p.seal()
 	}
 	for {

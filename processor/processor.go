@@ -106,7 +106,7 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 	}
 	p.committer = committer{nc: nc, subj: p.subj}
 	p.journal = journalWriter{js: js, subject: cfg.Prefix + ".journal", partMax: int(nc.MaxPayload()) - 1024}
-	p.mat.open = &epoch{}
+	p.mat.open, p.mat.every = &epoch{}, materializeEvery
 	p.maxResult = int(nc.MaxPayload()) - 1024 // room for the headers
 	p.pubMsg.Header = p.pubHdr.h
 	return p, nil

@@ -20,7 +20,8 @@ func TestReplayWhenItemsDisplaced(t *testing.T) {
 	srv := startServer(t)
 	cfg := processor.Config{
 		Memory: pelm.Config{Dim: 4, Capacity: 2},
-		Batch:  batcher.Config{MaxSize: 16, MaxWait: 300 * time.Millisecond},
+		// The five requests below make one batch as soon as the fifth is in.
+		Batch: batcher.Config{MaxSize: 5, MaxWait: time.Minute},
 	}
 	e, crash := startCrashable(t, srv, cfg, processor.HookBeforeAck) // no ack reaches the server
 	results := make(chan *nats.Msg, 64)
