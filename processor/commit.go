@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -103,13 +102,4 @@ func (c *committer) commitAsync(lastSeq uint64, mark journalMark, reply string) 
 		return fmt.Errorf("processor: commit state: %w", err)
 	}
 	return nil
-}
-
-// commit closes the atomic batch and waits until the stream has stored it.
-func (c *committer) commit(ctx context.Context, lastSeq uint64, mark journalMark) error {
-	resp, err := c.nc.RequestMsgWithContext(ctx, c.commitMsg(lastSeq, mark))
-	if err != nil {
-		return fmt.Errorf("processor: commit state: %w", err)
-	}
-	return parseCommitReply(resp.Data, c.n)
 }
