@@ -5,8 +5,8 @@ import (
 	"math"
 )
 
-// notRemoved is slot.removedAt of a slot that no op of the running batch
-// has removed (every slot between batches).
+// notRemoved is rowInfo.removedAt of an item that no op of the running
+// batch has removed (every item between batches).
 const notRemoved = math.MaxInt32
 
 // nilSlot ends the insertion-order list.
@@ -29,15 +29,10 @@ func phaseBucket(p float64) int {
 type slot struct {
 	phase, conf float64
 	order       uint64 // insertion number; larger is newer
-	// removedAt is the index of the op of the running batch that removed
-	// the item (forget, eviction, or an upsert of its id), notRemoved
-	// otherwise. A removed item keeps its data readable until the batch
-	// ends, then compact drops it.
-	removedAt  int32
-	prev, next int32 // insertion-order list, oldest at Memory.head
-	heapPos    int32 // index in Memory.heap (LowestConfidence only)
-	bucket     int32 // phase bucket holding the row
-	pos        int32 // row index within the bucket
+	prev, next  int32  // insertion-order list, oldest at Memory.head
+	heapPos     int32  // index in Memory.heap (LowestConfidence only)
+	bucket      int32  // phase bucket holding the row
+	pos         int32  // row index within the bucket
 }
 
 // bucket holds the rows of one phase bucket: row i is
@@ -54,8 +49,12 @@ type bucket struct {
 type rowInfo struct {
 	order       uint64
 	phase, conf float64
-	removedAt   int32 // kept equal to the slot's
-	handle      int32
+	// removedAt is the index of the op of the running batch that removed
+	// the item (forget, eviction, or an upsert of its id), notRemoved
+	// otherwise. A removed item keeps its data readable until the batch
+	// ends, then compact drops it.
+	removedAt int32
+	handle    int32
 }
 
 // Memory is a bounded store of unit float32 vectors with a phase, a

@@ -326,11 +326,11 @@ func checkLayout(m *Memory) error {
 		for i, x := range bk.info {
 			h := x.handle
 			sl := m.slots[h]
-			if x.order != sl.order || x.phase != sl.phase || x.conf != sl.conf || x.removedAt != sl.removedAt {
+			if x.order != sl.order || x.phase != sl.phase || x.conf != sl.conf {
 				return fmt.Errorf("bucket %d row %d: info %+v, slot %d %+v", b, i, x, h, sl)
 			}
-			if int(sl.bucket) != b || int(sl.pos) != i || sl.removedAt != notRemoved || phaseBucket(sl.phase) != b {
-				return fmt.Errorf("bucket %d row %d: slot %d says bucket %d pos %d removedAt %d phase %v", b, i, h, sl.bucket, sl.pos, sl.removedAt, sl.phase)
+			if int(sl.bucket) != b || int(sl.pos) != i || x.removedAt != notRemoved || phaseBucket(sl.phase) != b {
+				return fmt.Errorf("bucket %d row %d: slot %d says bucket %d pos %d, row removedAt %d, phase %v", b, i, h, sl.bucket, sl.pos, x.removedAt, sl.phase)
 			}
 			if m.index[m.ids[h]] != h {
 				return fmt.Errorf("slot %d (%q) not indexed", h, m.ids[h])

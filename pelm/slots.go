@@ -49,15 +49,14 @@ func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, m
 		copy(own, meta)
 	}
 	m.slots[s] = slot{
-		phase:     phase,
-		conf:      conf,
-		order:     m.clock,
-		removedAt: notRemoved,
-		prev:      m.tail,
-		next:      nilSlot,
-		heapPos:   -1,
-		bucket:    int32(b),
-		pos:       int32(pos),
+		phase:   phase,
+		conf:    conf,
+		order:   m.clock,
+		prev:    m.tail,
+		next:    nilSlot,
+		heapPos: -1,
+		bucket:  int32(b),
+		pos:     int32(pos),
 	}
 	m.ids[s] = id
 	m.meta[s] = own
@@ -79,7 +78,6 @@ func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, m
 // until compact.
 func (m *Memory) removeSlot(s int32, opIndex int) {
 	sl := &m.slots[s]
-	sl.removedAt = int32(opIndex)
 	m.buckets[sl.bucket].info[sl.pos].removedAt = int32(opIndex)
 	if sl.prev != nilSlot {
 		m.slots[sl.prev].next = sl.next
