@@ -82,21 +82,27 @@ func benchRetrieve(b *testing.B, m *Memory, ops []Op) {
 
 // fillFast stores n items with phases drawn by phase and vectors uniform in
 // the cube [−1, 1]^dim (cheaper to draw than normal ones, and as good for
-// cosine scores), in batches of 1024 through one reused vector buffer.
+// cosine scores), in batches of 1024.
 func fillFast(tb testing.TB, m *Memory, n int, r *rand.Rand, phase func(*rand.Rand) float64) {
 	tb.Helper()
-	const chunk = 1024
+	storeBatches(tb, m, "item-", n, 1024, r, phase)
+}
+
+// storeBatches stores n new ids (prefix and a number) as fillFast does, in
+// batches of batch through one reused vector buffer.
+func storeBatches(tb testing.TB, m *Memory, prefix string, n, batch int, r *rand.Rand, phase func(*rand.Rand) float64) {
+	tb.Helper()
 	dim := m.Dim()
-	buf := make([]float32, chunk*dim)
-	ops := make([]Op, 0, chunk)
-	res := make([]Result, chunk)
+	buf := make([]float32, batch*dim)
+	ops := make([]Op, 0, batch)
+	res := make([]Result, batch)
 	for i := range n {
 		v := buf[len(ops)*dim : (len(ops)+1)*dim]
 		for j := range v {
 			v[j] = float32(int32(r.Uint32()))/(1<<31) + 1e-9 // never all zero
 		}
-		ops = append(ops, storeOp(fmt.Sprint("item-", i), v, phase(r), 0.5+r.Float64()/2))
-		if len(ops) == chunk || i == n-1 {
+		ops = append(ops, storeOp(fmt.Sprint(prefix, i), v, phase(r), 0.5+r.Float64()/2))
+		if len(ops) == batch || i == n-1 {
 			m.Apply(ops, res)
 			ops = ops[:0]
 		}

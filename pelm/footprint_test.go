@@ -28,27 +28,6 @@ func footprint(t *testing.T, m *Memory) (f32, b16 int) {
 	return f32, b16
 }
 
-// churn stores n new ids into m in batches of batch (each evicting the
-// oldest item once m is full), with phases drawn by phase.
-func churn(tb testing.TB, m *Memory, n, batch int, r *rand.Rand, phase func(*rand.Rand) float64) {
-	tb.Helper()
-	dim := m.Dim()
-	buf := make([]float32, batch*dim)
-	ops := make([]Op, 0, batch)
-	res := make([]Result, batch)
-	for i := range n {
-		v := buf[len(ops)*dim : (len(ops)+1)*dim]
-		for j := range v {
-			v[j] = float32(int32(r.Uint32()))/(1<<31) + 1e-9
-		}
-		ops = append(ops, storeOp(fmt.Sprint("churn-", i), v, phase(r), 0.5+r.Float64()/2))
-		if len(ops) == batch || i == n-1 {
-			m.Apply(ops, res)
-			ops = ops[:0]
-		}
-	}
-}
-
 // TestMemoryFootprint checks the growth policy's bound on a memory filled
 // to its capacity, with uniform and wake/sleep phases, then after a churn
 // of 2·Capacity stores of new ids: the float32 rows take at most 1.1 × the
@@ -90,7 +69,7 @@ func TestMemoryFootprint(t *testing.T) {
 					}
 					fillFast(t, m, n, r, ph.fn)
 					check("filled")
-					churn(t, m, 2*n, batch, r, ph.fn)
+					storeBatches(t, m, "churn-", 2*n, batch, r, ph.fn) // new ids: each evicts once m is full
 					check("after churn")
 				})
 			}

@@ -15,10 +15,7 @@ func BenchmarkKernel(b *testing.B) {
 	rows := randVector(r, nr*stride)
 	out := make([]float32, 4*nr)
 	var mx [groupQueries]float32
-	for _, k := range []kernel{kernelGeneric, kernelAVX2, kernelAVX512} {
-		if !k.available() {
-			continue
-		}
+	for _, k := range kernels() {
 		b.Run(fmt.Sprint(k, "/dot4"), func(b *testing.B) {
 			for b.Loop() {
 				k.dot4(q, rows, out, &mx, nr, stride, nr)
@@ -43,8 +40,8 @@ func BenchmarkKernelL1(b *testing.B) {
 	rows := randVector(r, nr*stride)
 	out := make([]float32, 4*nr)
 	var mx [groupQueries]float32
-	for _, k := range []kernel{kernelAVX2, kernelAVX512} {
-		if !k.available() {
+	for _, k := range kernels() {
+		if k == kernelGeneric {
 			continue
 		}
 		b.Run(fmt.Sprint(k), func(b *testing.B) {

@@ -160,9 +160,9 @@ func (m *Memory) compact() {
 //     doubling), so that filling a memory copies each row about three times
 //     and ends near Capacity rows.
 //   - At the end of a batch, when the capacities exceed Capacity, a bucket
-//     whose spare room exceeds max(n/trimDiv, 2·growMinRows) is cut to
+//     whose spare room exceeds n/trimDiv + trimMinRows is cut to
 //     n + n/keepDiv + growMinRows rows (an empty one to none); the spare room
-//     of all the buckets is then at most Capacity/trimDiv + 64·2·growMinRows
+//     of all the buckets is then at most Capacity/trimDiv + 64·trimMinRows
 //     rows.
 //   - Otherwise (capacities within Capacity) a bucket of more than
 //     shrinkMinRows rows holding less than a quarter of them is cut to twice
