@@ -8,9 +8,10 @@ import "sync"
 // buckets its window [phase−tol, phase+tol] touches. For each bucket, the
 // queries touching it are scored against its rows in units of at most
 // queryChunk queries × blockRows rows (a block that stays in L2 while the
-// unit's queries pass over it). Within a unit the kernel takes the queries
-// four at a time (one at a time for the last one or two), each call scoring
-// them against the unit's rows into a 4 × blockRows tile that stays in L1,
+// unit's queries pass over it). Within a unit the kernel takes the rows in
+// sub-blocks of subRows and the queries four at a time (one at a time for
+// the last one or two), each call scoring them into a 4 × subRows tile that
+// stays in L1,
 // and the top-k scan reads the tile at once: no score matrix is stored. The
 // units are spread over up to Config.Parallelism goroutines. A score never
 // depends on the tiling, the bucket or the goroutine (see kernel.go).
@@ -75,7 +76,7 @@ type searcher struct {
 
 // worker owns the tiles and the top-k lists of one goroutine.
 type worker struct {
-	scores []float32 // groupQueries × blockRows tile of S, written by the kernel
+	scores []float32 // groupQueries × subRows tile of S, written by the kernel
 	qbuf   []float32 // (queryChunk + groupQueries − 1) × stride: gathered queries of a unit
 	qbuf16 []uint16  // the same rounded to bfloat16, stride16 apart (first pass)
 	pend   []pending // per query, pendCap rows waiting for their exact score (first pass)
@@ -278,7 +279,7 @@ func (sr *searcher) run() {
 		if sr.firstPass() {
 			sr.workers[w].preparePending(len(sr.queries))
 		}
-		sr.workers[w].prepare(len(sr.queries), sr.kTotal, groupQueries*max(sr.subRows, sr.blockRows), (queryChunk+groupQueries-1)*m.stride, (queryChunk+groupQueries-1)*m.stride16)
+		sr.workers[w].prepare(len(sr.queries), sr.kTotal, groupQueries*sr.subRows, (queryChunk+groupQueries-1)*m.stride, (queryChunk+groupQueries-1)*m.stride16)
 	}
 	if len(sr.units) == 0 {
 		return
