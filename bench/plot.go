@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"io"
@@ -49,7 +50,7 @@ func (r *Report) WritePlot(w io.Writer) error {
 		if len(steps) == 0 {
 			continue
 		}
-		slices.SortStableFunc(steps, func(a, b Step) int { return cmpFloat(a.OfferedPerS, b.OfferedPerS) })
+		slices.SortStableFunc(steps, func(a, b Step) int { return cmp.Compare(a.OfferedPerS, b.OfferedPerS) })
 		for i, q := range pcts {
 			xys := make(plotter.XYs, len(steps))
 			for j, s := range steps {
@@ -112,14 +113,4 @@ func (r *Report) WritePlot(w io.Writer) error {
 		return fmt.Errorf("bench: write plot: %w", err)
 	}
 	return nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,23 +240,10 @@ func (r *runner) onStats(m *nats.Msg) {
 func (r *runner) requestID(buf []byte, step uint64, i int) string {
 	buf = append(buf[:0], r.token...)
 	buf = append(buf, '-')
-	buf = appendUint(buf, step)
+	buf = strconv.AppendUint(buf, step, 10)
 	buf = append(buf, '-')
-	buf = appendUint(buf, uint64(i))
+	buf = strconv.AppendUint(buf, uint64(i), 10)
 	return string(buf)
-}
-
-func appendUint(b []byte, v uint64) []byte {
-	var d [20]byte
-	n := len(d)
-	for {
-		n--
-		d[n] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return append(b, d[n:]...)
-		}
-	}
 }
 
 func (r *runner) parseID(id string) (step uint64, i int, ok bool) {

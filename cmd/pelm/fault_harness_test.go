@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -591,12 +593,8 @@ func reference(load []*spec, ordered bool) refState {
 }
 
 func sortedBySeq(load []*spec) []*spec {
-	out := append([]*spec(nil), load...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].seq < out[j-1].seq; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	out := slices.Clone(load)
+	slices.SortStableFunc(out, func(a, b *spec) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
