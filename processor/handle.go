@@ -31,8 +31,7 @@ func (p *Processor) hook(point string) {
 func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	if batch = dropTicks(batch); len(batch) == 0 {
 		p.confirmAcks(false)
-		_ = p.materialize(false)
-		p.metrics.durability(len(p.jrecs), len(p.mat.sealed))
+		p.materializeBehind()
 		return
 	}
 	start := time.Now()
@@ -71,8 +70,13 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	}
 	p.hook(HookAfterPersist)
 	p.publishAndAck()
-	// Materialising failures are retried here, batch after batch: the
-	// journal holds everything meanwhile.
+	p.materializeBehind()
+}
+
+// materializeBehind moves materialising along after a batch or an idle
+// tick. A failure is logged and retried on a later call: the journal holds
+// everything meanwhile.
+func (p *Processor) materializeBehind() {
 	_ = p.materialize(false)
 	p.metrics.durability(len(p.jrecs), len(p.mat.sealed))
 }

@@ -75,6 +75,15 @@ func startEnvOn(t testing.TB, srv *server.Server, cfg processor.Config) *env {
 		pc.Close()
 	})
 	t.Cleanup(stop)
+	e := clientEnv(t, srv, p)
+	e.stop = stop
+	return e
+}
+
+// clientEnv connects a client to srv beside processor p and waits until p
+// has its consumer.
+func clientEnv(t testing.TB, srv *server.Server, p *processor.Processor) *env {
+	t.Helper()
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +93,7 @@ func startEnvOn(t testing.TB, srv *server.Server, cfg processor.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: srv, nc: nc, js: js, proc: p, stop: stop}
+	e := &env{t: t, srv: srv, nc: nc, js: js, proc: p}
 	e.waitConsumer()
 	return e
 }
@@ -118,17 +127,7 @@ func startCrashable(t *testing.T, srv *server.Server, cfg processor.Config, cras
 	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(context.Background()) }()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	e = &env{t: t, srv: srv, nc: nc, proc: p}
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	e.waitConsumer()
-	return e, func() {
+	return clientEnv(t, srv, p), func() {
 		t.Helper()
 		pc.Close()
 		select {

@@ -144,14 +144,7 @@ func (m *promMetrics) observe(slots []slot, mems []*memory) {
 	for i := range slots {
 		s := &slots[i]
 		o := &s.out
-		outcome := "ok"
-		switch {
-		case o.err != nil:
-			outcome = "error"
-		case o.decided && !o.accepted:
-			outcome = "rejected"
-		}
-		m.requests.WithLabelValues(o.memory, o.opName, outcome).Inc()
+		m.requests.WithLabelValues(o.memory, o.opName, o.kind()).Inc()
 		if s.delivered > 1 {
 			m.redelivered.Inc()
 		}

@@ -61,3 +61,16 @@ func metaTag(e Encoding) byte {
 	}
 	return metaTagMsgpack
 }
+
+// kind is how stats and metrics count a result: ok, error (it
+// failed) or rejected (the filter or the confidence turned a store or a
+// process away).
+func (o *outcome) kind() string {
+	switch {
+	case o.err != nil:
+		return "error"
+	case o.decided && !o.accepted:
+		return "rejected"
+	}
+	return "ok"
+}

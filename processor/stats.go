@@ -57,10 +57,10 @@ type batchStats struct {
 
 func (b *batchStats) add(o *outcome) {
 	b.requests++
-	switch {
-	case o.err != nil:
+	switch o.kind() {
+	case "error":
 		b.errors++
-	case o.decided && !o.accepted:
+	case "rejected":
 		b.rejections++
 	}
 }
