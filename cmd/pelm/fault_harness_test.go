@@ -109,7 +109,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		seq, err := strconv.ParseUint(m.Headers().Get("Pelm-Seq"), 10, 64)
+		seq, err := strconv.ParseUint(m.Headers().Get(processor.HeaderSeq), 10, 64)
 		if err != nil {
 			t.Errorf("result without Pelm-Seq on %s", m.Subject())
 			return
@@ -126,7 +126,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	// server restart; a core subscription, back within 50 ms, sees what is
 	// published before that. The union is the witness.
 	if _, err := nc.Subscribe("pelm.res.>", func(m *nats.Msg) {
-		seq, _ := strconv.ParseUint(m.Header.Get("Pelm-Seq"), 10, 64)
+		seq, _ := strconv.ParseUint(m.Header.Get(processor.HeaderSeq), 10, 64)
 		f.mu.Lock()
 		f.core[seq] = append(f.core[seq], append([]byte(nil), m.Data...))
 		f.mu.Unlock()
@@ -319,7 +319,7 @@ func (f *faultEnv) publish(load []*spec, pace time.Duration) {
 	for i, s := range load {
 		msg := nats.NewMsg("pelm.req.m." + s.op)
 		msg.Data = s.body(f.t)
-		msg.Header.Set("Nats-Msg-Id", s.msgID)
+		msg.Header.Set(processor.HeaderMsgID, s.msgID)
 		ack, err := f.publishRetry(msg)
 		if err != nil {
 			f.t.Fatalf("publish %d: %v", i, err)
@@ -425,6 +425,10 @@ func (f *faultEnv) waitResultCount(n int, d time.Duration) {
 // counts is what a check saw, for the test's log and the closing note.
 type counts struct {
 	requests, results, replays, stores, storedItems int
+}
+
+func (c counts) String() string {
+	return fmt.Sprintf("%d requests, %d results (%d replays), %d stores, %d items", c.requests, c.results, c.replays, c.stores, c.storedItems)
 }
 
 // check stops pelm, reads the durable memory back with a processor of the

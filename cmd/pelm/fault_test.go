@@ -43,7 +43,7 @@ func TestFaultCrashAtEachPoint(t *testing.T) {
 				f.startPelm()
 				f.publish(load[len(load)/2:], 0)
 				c := f.check(load, true)
-				t.Logf("seed %d: %d requests, %d results (%d replays), %d stores, %d items", seed, c.requests, c.results, c.replays, c.stores, c.storedItems)
+				t.Logf("seed %d: %v", seed, c)
 			})
 		}
 	}
@@ -70,7 +70,7 @@ func TestFaultNATSRestart(t *testing.T) {
 		f.startServer()
 		<-done
 		c := f.check(load, false)
-		t.Logf("seed %d: %d requests, %d results (%d replays), %d stores, %d items", seed, c.requests, c.results, c.replays, c.stores, c.storedItems)
+		t.Logf("seed %d: %v", seed, c)
 	}
 }
 
@@ -86,7 +86,7 @@ func TestFaultSIGTERM(t *testing.T) {
 		f.sigterm()
 		f.startPelm()
 		c := f.check(load, true)
-		t.Logf("seed %d: %d requests, %d results (%d replays), %d stores, %d items", seed, c.requests, c.results, c.replays, c.stores, c.storedItems)
+		t.Logf("seed %d: %v", seed, c)
 	}
 }
 
@@ -108,11 +108,10 @@ func TestFaultDuplicates(t *testing.T) {
 		load := makeLoad(seed, faultLoadSize()/3, true)
 		f.startPelm()
 		f.publish(load, 0)
-		dropped := 0
 		for _, s := range load {
 			msg := nats.NewMsg("pelm.req.m." + s.op)
 			msg.Data = s.body(t)
-			msg.Header.Set("Nats-Msg-Id", s.msgID)
+			msg.Header.Set(processor.HeaderMsgID, s.msgID)
 			ack, err := f.publishRetry(msg)
 			if err != nil {
 				t.Fatal(err)
@@ -120,7 +119,6 @@ func TestFaultDuplicates(t *testing.T) {
 			if !ack.Duplicate || ack.Sequence != s.seq {
 				t.Fatalf("a second publish of %s inside the window was stored as %d", s.msgID, ack.Sequence)
 			}
-			dropped++
 		}
 		time.Sleep(1500 * time.Millisecond) // out of the window
 		var again []*spec
@@ -131,8 +129,7 @@ func TestFaultDuplicates(t *testing.T) {
 		f.publish(again, 0)
 		all := append(load, again...)
 		c := f.check(all, true)
-		t.Logf("seed %d: %d dropped inside the window, %d republished after it; %d requests, %d results (%d replays), %d items",
-			seed, dropped, len(again), c.requests, c.results, c.replays, c.storedItems)
+		t.Logf("seed %d: all %d dropped inside the window, %d republished after it; %v", seed, len(load), len(again), c)
 	}
 }
 
@@ -149,7 +146,7 @@ func TestFaultSlowBatch(t *testing.T) {
 	f.startPelm("PELM_TEST_DELAY=" + processor.HookAfterPull + ":4s")
 	f.publish(load, 0)
 	c := f.check(load, true)
-	t.Logf("seed %d: %d requests, %d results (%d replays), %d items", seed, c.requests, c.results, c.replays, c.storedItems)
+	t.Logf("seed %d: %v", seed, c)
 }
 
 // TestFaultPoisonRequest sends a request that kills pelm whenever it runs.
@@ -202,5 +199,5 @@ func TestFaultPoisonRequest(t *testing.T) {
 	// The reference never runs the poison request: it was set aside.
 	poison.op = "retrieve"
 	c := f.check(load, true)
-	t.Logf("%d crashes; %d requests, %d results, %d items", crashes, c.requests, c.results, c.storedItems)
+	t.Logf("%d crashes; %v", crashes, c)
 }

@@ -104,10 +104,8 @@ func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
 	if f.filterThreshold < filter.MinThreshold || f.filterThreshold > filter.MaxThreshold {
 		return cfg, fmt.Errorf("--filter-threshold %v: want %v to %v", f.filterThreshold, filter.MinThreshold, filter.MaxThreshold)
 	}
-	if f.natsSync != "always" {
-		if d, err := time.ParseDuration(f.natsSync); err != nil || d <= 0 {
-			return cfg, fmt.Errorf("--nats-sync %q: want always or a positive duration such as 2m", f.natsSync)
-		}
+	if _, _, err := parseSync(f.natsSync); err != nil {
+		return cfg, err
 	}
 	if f.tolerance == 0 {
 		cfg.Tolerance = processor.ExactPhase
@@ -244,15 +242,11 @@ func startEmbedded(listen, dataDir, sync, token string) (*server.Server, error) 
 		// token, every client (the processor too) must present it.
 		Authorization: token,
 	}
-	if sync == "always" {
-		opts.SyncAlways = true
-	} else {
-		d, err := time.ParseDuration(sync)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("--nats-sync %q: want always or a positive duration", sync)
-		}
-		opts.SyncInterval = d
+	always, every, err := parseSync(sync)
+	if err != nil {
+		return nil, err
 	}
+	opts.SyncAlways, opts.SyncInterval = always, every
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats server: %w", err)
@@ -263,4 +257,15 @@ func startEmbedded(listen, dataDir, sync, token string) (*server.Server, error) 
 		return nil, errors.New("embedded nats server did not start within 10s (is the port in use?)")
 	}
 	return ns, nil
+}
+
+// parseSync reads --nats-sync: always, or how often to sync.
+func parseSync(s string) (always bool, every time.Duration, err error) {
+	if s == "always" {
+		return true, 0, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return false, d, nil
+	}
+	return false, 0, fmt.Errorf("--nats-sync %q: want always or a positive duration such as 2m", s)
 }
