@@ -29,6 +29,7 @@ var (
 	dashboardFile  = filepath.Join("..", "..", "deploy", "grafana", "dashboards", "pelm.json")
 	datasourceFile = filepath.Join("..", "..", "deploy", "grafana", "provisioning", "datasources", "prometheus.yml")
 	metricsFile    = filepath.Join("..", "..", "processor", "metrics.go")
+	outcomeFile    = filepath.Join("..", "..", "processor", "outcome.go") // outcome label values (outcome.kind)
 	httpFile       = filepath.Join("..", "..", "cmd", "pelm", "http.go")
 )
 
@@ -216,6 +217,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 		}
 	}
 
+	labelSrc := src + readFile(t, outcomeFile)
 	labelRE := regexp.MustCompile(`\b(stage|outcome|op)\s*=~?\s*"([^"]*)"`)
 	for _, p := range readDashboard(t).graphs() {
 		for _, q := range p.queries() {
@@ -231,8 +233,8 @@ func TestDashboardMetricsExist(t *testing.T) {
 			// Label values of pelm's own labels are ones the processor sets.
 			for _, m := range labelRE.FindAllStringSubmatch(q.Expr, -1) {
 				for v := range strings.SplitSeq(m[2], "|") {
-					if !strings.Contains(src, `"`+v+`"`) {
-						t.Errorf("panel %q, query %s: %s=%q is not a value %s sets", p.Title, q.RefID, m[1], v, metricsFile)
+					if !strings.Contains(labelSrc, `"`+v+`"`) {
+						t.Errorf("panel %q, query %s: %s=%q is not a value %s or %s sets", p.Title, q.RefID, m[1], v, metricsFile, outcomeFile)
 					}
 				}
 			}
