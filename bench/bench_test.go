@@ -19,6 +19,7 @@ import (
 	"github.com/pelm-dev/pelm/bench"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 func startServer(t *testing.T) *server.Server {
@@ -65,7 +66,7 @@ func startProcessor(t *testing.T, s *server.Server, dim int) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := js.ConsumerInfo(processor.RequestsStream, processor.ConsumerName); err == nil {
+		if _, err := js.ConsumerInfo(wire.RequestsStream, processor.ConsumerName); err == nil {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -10,6 +10,7 @@ import (
 	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // Defaults of Config's zero values.
@@ -138,7 +139,7 @@ func (c Config) Validate() error {
 	if d.Prefix == d.EchoPrefix {
 		return fmt.Errorf("%w: the echo prefix must differ from pelm's (%q)", ErrConfig, d.Prefix)
 	}
-	if !processor.ValidMemoryName(d.Memory) {
+	if !wire.ValidMemoryName(d.Memory) {
 		return fmt.Errorf("%w: memory %q: want 1 to 64 of A-Z a-z 0-9 _ -", ErrConfig, d.Memory)
 	}
 	if d.Dim < 1 || d.Dim > pelm.MaxDim {
@@ -278,5 +279,5 @@ func ParsePhases(s string) (Phases, error) {
 
 // validSubject: a subject prefix of ours, not under the reserved $.
 func validSubject(s string) bool {
-	return s != "" && s[0] != '$' && processor.ValidSubject(s, false)
+	return s != "" && s[0] != '$' && wire.ValidSubject(s, false)
 }

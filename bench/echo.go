@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/batcher"
-	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // Names of the echo floor's stream and consumer.
@@ -45,7 +45,7 @@ func newEcho(nc *nats.Conn, cfg Config, replySizes [numOps]int) (*echo, error) {
 	for o, n := range replySizes {
 		e.replies[o] = echoBody(n)
 	}
-	e.out.Header = nats.Header{processor.HeaderRequestID: e.reqID, processor.HeaderSeq: e.seq, processor.HeaderMsgID: e.msgID, processor.HeaderContentType: e.ctyp}
+	e.out.Header = nats.Header{wire.HeaderRequestID: e.reqID, wire.HeaderSeq: e.seq, wire.HeaderMsgID: e.msgID, wire.HeaderContentType: e.ctyp}
 	return e, nil
 }
 
@@ -126,12 +126,12 @@ func (e *echo) handle(batch []jetstream.Msg) {
 			seq = md.Sequence.Stream
 		}
 		h := msg.Headers()
-		to := h.Get(processor.HeaderReplyTo)
+		to := h.Get(wire.HeaderReplyTo)
 		if to == "" {
 			continue
 		}
 		s := strconv.FormatUint(seq, 10)
-		e.reqID[0], e.seq[0], e.msgID[0] = h.Get(processor.HeaderMsgID), s, "res-"+s
+		e.reqID[0], e.seq[0], e.msgID[0] = h.Get(wire.HeaderMsgID), s, "res-"+s
 		e.out.Subject, e.out.Data = to, e.replies[e.opOf(msg.Subject())]
 		_ = e.nc.PublishMsg(&e.out)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // begin makes st the step in progress.
@@ -173,12 +173,12 @@ func (r *runner) closedLoop(ctx context.Context, sys system, n int) (*step, erro
 const preloadStall = 30 * time.Second
 
 // processorStream is where pelm's requests are stored.
-const processorStream = processor.RequestsStream
+const processorStream = wire.RequestsStream
 
 // publish sends one request with its id and the run's inbox, retrying
 // while nats.go's window of unacknowledged publishes is full.
 func (r *runner) publish(ctx context.Context, st *step, subject string, body []byte, id string) {
-	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{processor.HeaderMsgID: {id}, processor.HeaderReplyTo: {r.inbox}}}
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{wire.HeaderMsgID: {id}, wire.HeaderReplyTo: {r.inbox}}}
 	for {
 		_, err := r.js.PublishMsgAsync(msg)
 		if err == nil {

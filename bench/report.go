@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // Report is every figure of a run. It is what the JSON file holds.
@@ -90,7 +90,7 @@ type Step struct {
 	ErrorCodes map[string]int64   `json:"error_codes,omitempty"`
 	// Server is what pelm published on <prefix>.stats while the step ran
 	// (every --stats-interval), when it publishes stats.
-	Server []processor.Stats `json:"server,omitempty"`
+	Server []wire.Stats `json:"server,omitempty"`
 }
 
 // Latency is a latency distribution in microseconds.

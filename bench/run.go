@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -208,7 +208,7 @@ var defaultReplySizes = [numOps]int{opStore: 200, opRetrieve: 450, opProcess: 55
 func (r *runner) onResult(m *nats.Msg) {
 	now := time.Now()
 	st := r.cur.Load()
-	stepID, i, ok := r.parseID(m.Header.Get(processor.HeaderRequestID))
+	stepID, i, ok := r.parseID(m.Header.Get(wire.HeaderRequestID))
 	if !ok || st == nil || st.id != stepID || i >= st.n {
 		r.stray.Add(1)
 		return
@@ -227,7 +227,7 @@ func (r *runner) onStats(m *nats.Msg) {
 	if st == nil || st.sys != sysPelm {
 		return
 	}
-	var s processor.Stats
+	var s wire.Stats
 	if err := msgpack.Unmarshal(m.Data, &s); err != nil {
 		if err := json.Unmarshal(m.Data, &s); err != nil {
 			return

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // system is what a step drives.
@@ -61,7 +61,7 @@ type step struct {
 	codes      map[string]int64
 	lastResult time.Time
 	size, nsz  [numOps]int64 // bytes and count of ok results, per op
-	server     []processor.Stats
+	server     []wire.Stats
 }
 
 func newStep(id uint64, sys system, kind string, rate float64, n int, d time.Duration) *step {
@@ -130,7 +130,7 @@ func (st *step) record(now time.Time, i int, o op, data []byte) {
 }
 
 // addStats takes pelm's stats published while the step runs.
-func (st *step) addStats(s processor.Stats) {
+func (st *step) addStats(s wire.Stats) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.closed {

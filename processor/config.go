@@ -7,13 +7,14 @@ import (
 	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/filter"
 	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
 // Defaults of Config's zero values.
 const (
-	DefaultPrefix        = "pelm"
+	DefaultPrefix        = wire.DefaultPrefix
 	DefaultTolerance     = 0.15
 	DefaultTopK          = 5
 	DefaultStatsInterval = 5 * time.Second
@@ -21,10 +22,8 @@ const (
 	DefaultMaxDeliver    = 5
 	DefaultMaxMemories   = 1024
 
-	// Stream and consumer names of PROTOCOL.md.
-	RequestsStream = "PELM_REQUESTS"
-	DLQStream      = "PELM_DLQ"
-	ConsumerName   = "pelm-processor"
+	// ConsumerName is the durable consumer of the requests stream.
+	ConsumerName = "pelm-processor"
 )
 
 // ExactPhase as Config.Tolerance makes the default tolerance 0: a zero
@@ -98,7 +97,7 @@ func (c Config) withDefaults() Config {
 // Validate reports the first invalid setting.
 func (c Config) Validate() error {
 	d := c.withDefaults()
-	if !ValidSubject(d.Prefix, false) || d.Prefix[0] == '$' {
+	if !wire.ValidSubject(d.Prefix, false) || d.Prefix[0] == '$' {
 		return fmt.Errorf("%w: prefix %q is not a valid subject", ErrConfig, d.Prefix)
 	}
 	if err := d.Memory.Validate(); err != nil {
@@ -113,13 +112,13 @@ func (c Config) Validate() error {
 	if d.Tolerance < 0 || d.Tolerance > 1 {
 		return fmt.Errorf("%w: tolerance %v is outside [0, 1]", ErrConfig, d.Tolerance)
 	}
-	if d.TopK < 1 || d.TopK > maxTopK {
-		return fmt.Errorf("%w: top-k %d is outside [1, %d]", ErrConfig, d.TopK, maxTopK)
+	if d.TopK < 1 || d.TopK > wire.MaxTopK {
+		return fmt.Errorf("%w: top-k %d is outside [1, %d]", ErrConfig, d.TopK, wire.MaxTopK)
 	}
 	if d.StatsInterval < 0 || d.AckWait < 0 || d.MaxDeliver < -1 || d.MaxMemories < 1 {
 		return fmt.Errorf("%w: stats interval, ack wait, max deliver and max memories must be positive", ErrConfig)
 	}
-	if _, err := newReplyRules(d.Prefix, d.ReplyAllow); err != nil {
+	if _, err := wire.NewReplyRules(d.Prefix, d.ReplyAllow); err != nil {
 		return err
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // TestErrorTable sends every kind of bad request and checks that each gets
@@ -154,7 +155,7 @@ func TestErrorTable(t *testing.T) {
 	if r := result(t, res()); r["ok"] != true || r["accepted"] != true {
 		t.Errorf("valid store after the error table: %v", r)
 	}
-	st, err := e.js.Stream(t.Context(), processor.DLQStream)
+	st, err := e.js.Stream(t.Context(), wire.DLQStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestErrorTable(t *testing.T) {
 	if info.State.Msgs != uint64(len(tests)) {
 		t.Errorf("DLQ stream holds %d messages, want %d", info.State.Msgs, len(tests))
 	}
-	rq, _ := e.js.Stream(t.Context(), processor.RequestsStream)
+	rq, _ := e.js.Stream(t.Context(), wire.RequestsStream)
 	eventually(t, "the requests stream empties (every request acked or terminated)", func() bool {
 		info, err := rq.Info(t.Context())
 		return err == nil && info.State.Msgs == 0

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -156,7 +157,7 @@ func (e *env) waitConsumer() {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := e.js.Consumer(context.Background(), processor.RequestsStream, processor.ConsumerName); err == nil {
+		if _, err := e.js.Consumer(context.Background(), wire.RequestsStream, processor.ConsumerName); err == nil {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -233,7 +234,7 @@ var jsonHdr = map[string]string{"Content-Type": "application/json"}
 // JSON-like types (numbers as float64).
 func result(t *testing.T, m *nats.Msg) map[string]any {
 	t.Helper()
-	b, err := processor.BodyJSON(m.Data, m.Header.Get("Content-Type"))
+	b, err := wire.BodyJSON(m.Data, m.Header.Get("Content-Type"))
 	if err != nil {
 		t.Fatalf("result on %s: %v", m.Subject, err)
 	}

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pelm-dev/pelm/internal/durable"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -56,11 +58,11 @@ func TestCrashReplaysJournal(t *testing.T) {
 		for len(want) > 0 {
 			m := next()
 			result(t, m)
-			delete(want, m.Header.Get(processor.HeaderSeq))
+			delete(want, m.Header.Get(wire.HeaderSeq))
 		}
 	}
 	wave(400) // about 700 state messages: the first 600 or so are sealed and committed
-	jst, err := e.js.Stream(context.Background(), processor.JournalStream)
+	jst, err := e.js.Stream(context.Background(), durable.JournalStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,11 @@ type promMetrics struct {
 	memEMA      *prometheus.GaugeVec
 	journal     prometheus.Gauge
 	epochs      prometheus.Gauge
-	matFailures prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, ready func() bool) (*promMetrics, error) {
+// newMetrics registers the series; ready and failures are read at each
+// scrape.
+func newMetrics(reg prometheus.Registerer, ready func() bool, failures func() uint64) (*promMetrics, error) {
 	m := &promMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pelm_requests_total",
@@ -69,11 +70,11 @@ func newMetrics(reg prometheus.Registerer, ready func() bool) (*promMetrics, err
 			Name: "pelm_materialize_epochs_waiting",
 			Help: "Sealed epochs of item changes not yet committed to the per-item state; above 4 the batch loop waits.",
 		}),
-		matFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "pelm_materialize_failures_total",
-			Help: "Commits of item changes to the per-item state that failed or went unanswered (each is retried).",
-		}),
 	}
+	matFailures := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "pelm_materialize_failures_total",
+		Help: "Commits of item changes to the per-item state that failed or went unanswered (each is retried).",
+	}, func() float64 { return float64(failures()) })
 	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pelm_ready",
 		Help: "1 while the processor is serving (as /readyz), else 0.",
@@ -84,7 +85,7 @@ func newMetrics(reg prometheus.Registerer, ready func() bool) (*promMetrics, err
 		return 0
 	})
 	for _, c := range []prometheus.Collector{readyGauge, m.requests, m.latency, m.batchSize, m.pending, m.redelivered,
-		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA, m.journal, m.epochs, m.matFailures} {
+		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA, m.journal, m.epochs, matFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -107,12 +108,6 @@ func (m *promMetrics) durability(records, epochs int) {
 	if m != nil {
 		m.journal.Set(float64(records))
 		m.epochs.Set(float64(epochs))
-	}
-}
-
-func (m *promMetrics) materializeFailed() {
-	if m != nil {
-		m.matFailures.Inc()
 	}
 }
 
@@ -144,16 +139,16 @@ func (m *promMetrics) observe(slots []slot, mems []*memory) {
 	for i := range slots {
 		s := &slots[i]
 		o := &s.out
-		m.requests.WithLabelValues(o.memory, o.opName, o.kind()).Inc()
+		m.requests.WithLabelValues(o.Memory, o.OpName, o.Kind()).Inc()
 		if s.delivered > 1 {
 			m.redelivered.Inc()
 		}
 		if s.replayed() {
 			m.replays.Inc()
 		} else {
-			queue.Observe(float64(o.queueUS) / 1e6)
-			process.Observe(float64(o.processUS) / 1e6)
-			total.Observe(float64(o.totalUS) / 1e6)
+			queue.Observe(float64(o.QueueUS) / 1e6)
+			process.Observe(float64(o.ProcessUS) / 1e6)
+			total.Observe(float64(o.TotalUS) / 1e6)
 		}
 	}
 	for _, mem := range mems {

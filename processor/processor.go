@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/batcher"
+	"github.com/pelm-dev/pelm/internal/durable"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -23,47 +25,27 @@ type Processor struct {
 	log zerolog.Logger
 
 	reqPrefix, resPrefix, dlqPrefix string
-	rules                           replyRules
-	defaults                        Defaults
-	dim                             int
+	rules                           wire.ReplyRules
+	defaults                        wire.Defaults
 
-	memories map[string]*memory
-	order    []*memory // memories in creation order, for deterministic iteration
+	mems  memories
+	store *durable.Store // the journal, the state, replays (internal/durable)
+	stale bool           // the memories may hold effects that are not durable: restore before the next batch
 
-	// durability (persist.go, restore.go)
-	subj          stateSubjects
-	committer     committer
-	stale         bool                  // a commit failed: rebuild the memories before the next batch
-	done          map[uint64]*doneEntry // results of effectful requests not yet confirmed acked
-	journal       journalWriter
-	jenc          recordEncoder
-	jrecs         []*journalRec // journal records not yet purged, oldest first
-	matMark       journalMark   // the per-item state holds everything before it
-	mat           materializer
-	item          itemRecord  // scratch of persist
-	purgeTo       uint64      // journal sequences below it may be purged
-	purged        uint64      // below it, a purge was sent
-	purging       atomic.Bool // a purge runs
-	purges        sync.WaitGroup
-	freeDone      []*doneEntry   // retired, for reuse
-	acked         []ackedSeq     // done records of acked requests, until the stream has removed them
-	pendingDelete []uint64       // done records confirmed acked, removed with the next commit
-	ackChecked    time.Time      // when confirmAcks last asked the stream
-	seen          map[uint64]int // stream sequences of the current batch
-	restored      RestoreInfo
-	metrics       *promMetrics // nil without a Registerer
-	ready         atomic.Bool  // restored, recovered and consuming
-	pullErr       error        // why pulling stopped; read after the pull goroutine is done
-	maxResult     int          // the largest result body the server takes
-	retiring      []retiring   // done records deleted durably, kept in memory a while
-	consumed      uint64       // messages handled so far
+	restored  RestoreInfo
+	metrics   *promMetrics // nil without a Registerer
+	ready     atomic.Bool  // restored, recovered and consuming
+	pullErr   error        // why pulling stopped; read after the pull goroutine is done
+	maxResult int          // the largest result body the server takes
 
 	// batch scratch, reused
-	slots  []slot
-	mdec   *msgpackDecoder
-	renc   *resultEncoder
-	pubMsg nats.Msg
-	pubHdr resultHeader
+	slots   []slot
+	seen    map[uint64]int // stream sequences of the batch
+	entries []durable.Entry
+	mdec    *wire.Decoder
+	renc    *wire.ResultEncoder
+	pubMsg  nats.Msg
+	pubHdr  resultHeader
 
 	stats *statsWindow
 }
@@ -79,34 +61,28 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("processor: jetstream: %w", err)
 	}
-	rules, _ := newReplyRules(cfg.Prefix, cfg.ReplyAllow) // checked by Validate
-	dim := cfg.Memory.Dim
-	if dim == 0 {
-		dim = 384
-	}
+	rules, _ := wire.NewReplyRules(cfg.Prefix, cfg.ReplyAllow) // checked by Validate
 	p := &Processor{
 		cfg: cfg, nc: nc, js: js, log: cfg.Logger,
 		reqPrefix: cfg.Prefix + ".req.", resPrefix: cfg.Prefix + ".res.", dlqPrefix: cfg.Prefix + ".dlq.",
 		rules:    rules,
-		defaults: Defaults{Tolerance: cfg.Tolerance, TopK: cfg.TopK},
-		dim:      dim,
-		memories: map[string]*memory{},
-		mdec:     newMsgpackDecoder(),
-		renc:     newResultEncoder(),
-		pubHdr:   newResultHeader(),
-		stats:    newStatsWindow(),
-		subj:     stateSubjects{base: cfg.Prefix + ".state."},
-		done:     map[uint64]*doneEntry{},
-		seen:     map[uint64]int{},
+		defaults: wire.Defaults{Tolerance: cfg.Tolerance, TopK: cfg.TopK},
+		mems:     newMemories(cfg),
+		store: durable.New(nc, js, durable.Config{Prefix: cfg.Prefix, Logger: cfg.Logger,
+			// A stale copy of a request can sit in the pull buffer, which
+			// holds at most the prefetch.
+			RetireAfter: 4 * cfg.Batch.MaxSize}),
+		mdec:   wire.NewDecoder(),
+		renc:   wire.NewResultEncoder(),
+		pubHdr: newResultHeader(),
+		stats:  newStatsWindow(),
+		seen:   map[uint64]int{},
 	}
 	if cfg.Registerer != nil {
-		if p.metrics, err = newMetrics(cfg.Registerer, p.Ready); err != nil {
+		if p.metrics, err = newMetrics(cfg.Registerer, p.Ready, p.store.Failures); err != nil {
 			return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
 		}
 	}
-	p.committer = committer{nc: nc, subj: p.subj}
-	p.journal = journalWriter{js: js, subject: cfg.Prefix + ".journal", partMax: int(nc.MaxPayload()) - 1024}
-	p.mat.open, p.mat.every = &epoch{}, materializeEvery
 	p.maxResult = int(nc.MaxPayload()) - 1024 // room for the headers
 	p.pubMsg.Header = p.pubHdr.h
 	return p, nil
@@ -127,7 +103,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	// A recovery runs to its end even when a stop comes meanwhile: stopped
 	// halfway, it would look like a recovery that died to the next start.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
 	err = p.recoverPending(rctx, cons, p.handleBatch)
 	cancel()
 	if err != nil {
@@ -155,7 +131,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: consume: %w", ErrSetup, err)
 	}
-	p.log.Info().Str("prefix", p.cfg.Prefix).Int("dim", p.dim).Int("batch_max", batchMax).
+	p.log.Info().Str("prefix", p.cfg.Prefix).Int("dim", p.mems.cfg.Dim).Int("batch_max", batchMax).
 		Dur("batch_wait", p.cfg.Batch.MaxWait).Msg("processor started")
 
 	in := make(chan jetstream.Msg, batchMax)
@@ -163,7 +139,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	wg.Go(func() { p.pull(cons, it, in) })
 	stop := context.AfterFunc(ctx, func() { p.ready.Store(false); it.Drain() }) // stop pulling; Next still returns what is buffered
 	defer stop()
-	p.metrics.memories(p.order)
+	p.metrics.memories(p.mems.order)
 	p.ready.Store(true)
 	defer p.ready.Store(false)
 
@@ -182,86 +158,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.nc.FlushTimeout(flushTimeout); err != nil {
 		p.log.Warn().Err(err).Msg("final flush")
 	} else {
-		// Bring the per-item state up to date and purge the journal behind
-		// it, so that the next start has little to replay.
-		p.confirmAcks(true)
-		if err := p.materialize(true); err != nil {
-			p.log.Warn().Err(err).Msg("materialise state; the next start replays the journal")
-		}
-		p.purges.Wait()
+		p.store.Close()
 	}
 	p.log.Info().Msg("processor stopped")
 	return runErr
 }
-
-// idleCheck is how long the pull loop waits for a message before it checks
-// that its consumer still exists.
-const idleCheck = 5 * time.Second
-
-// pull moves messages from the iterator to the batcher until the iterator
-// is closed.
-func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, in chan<- jetstream.Msg) {
-	defer close(in)
-	missing := 0 // consecutive checks that found no consumer
-	idle := time.Duration(0)
-	wait := jetstream.NextMaxWait(idleTick) // built once: it allocates
-	for {
-		msg, err := it.Next(wait)
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
-			// Idle: let the batch loop do its housekeeping.
-			select {
-			case in <- tick{}:
-			default:
-			}
-			if idle += idleTick; idle < idleCheck && errors.Is(err, nats.ErrTimeout) {
-				continue
-			}
-			idle = 0
-			// Idle a while, or the server went quiet: make sure there is
-			// still a consumer to wait on. A deletion is not always
-			// announced to a waiting iterator.
-			ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-			_, err := cons.Info(ctx)
-			cancel()
-			if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				missing = 0
-				continue
-			}
-			// Twice in a row, a check apart: a server that has just
-			// restarted may not have loaded its consumers yet.
-			if missing++; missing == 2 {
-				p.pullErr = err
-				return
-			}
-			continue
-		}
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			if p.pullErr == nil {
-				p.pullErr = err
-			}
-			return
-		}
-		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrConnectionClosed) {
-			p.pullErr = err
-			return
-		}
-		if err != nil {
-			// Heartbeat loss and similar: the iterator re-issues its pulls.
-			p.log.Warn().Err(err).Msg("pull")
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		idle = 0
-		in <- msg
-	}
-}
-
-// idleTick is how often an idle pull loop hands the batch loop a tick.
-const idleTick = 250 * time.Millisecond
-
-// tick is a message that is none: the batch loop, handed one while idle,
-// confirms acks and materialises state (handle.go).
-type tick struct{ jetstream.Msg }
 
 // Ready reports whether the processor is serving: its streams and consumer
 // are there, its memories restored, and it is connected to NATS.
@@ -283,7 +184,7 @@ func (p *Processor) statsLoop(ctx context.Context, cons jetstream.Consumer) {
 				cancel()
 			}
 			st := p.stats.snapshot(now)
-			data, err := encodeStats(st, p.cfg.StatsJSON)
+			data, err := wire.EncodeStats(st, p.cfg.StatsJSON)
 			if err != nil {
 				p.log.Error().Err(err).Msg("encode stats")
 				continue
@@ -299,21 +200,19 @@ func (p *Processor) statsLoop(ctx context.Context, cons jetstream.Consumer) {
 // each publication to <prefix>.stats does: a publication after a call
 // covers only what came after it. It is for a caller that owns the
 // processor's stats, such as the bench tool's in-process runs.
-func (p *Processor) Stats() Stats { return p.stats.snapshot(time.Now()) }
+func (p *Processor) Stats() wire.Stats { return p.stats.snapshot(time.Now()) }
 
 // setup creates the streams and the consumer when they are missing and
 // uses them as they are when they exist.
 func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
 	streams := []jetstream.StreamConfig{
-		stateStreamConfig(p.cfg.Prefix),
-		journalStreamConfig(p.cfg.Prefix),
 		{
-			Name: RequestsStream, Subjects: []string{p.reqPrefix + ">"},
+			Name: wire.RequestsStream, Subjects: []string{p.reqPrefix + ">"},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 			Duplicates: 2 * time.Minute,
 		},
 		{
-			Name: DLQStream, Subjects: []string{p.dlqPrefix + ">"},
+			Name: wire.DLQStream, Subjects: []string{p.dlqPrefix + ">"},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			MaxAge: 7 * 24 * time.Hour,
 		},
@@ -329,14 +228,17 @@ func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
 		}
 		p.log.Info().Str("stream", sc.Name).Msg("stream created")
 	}
-	cons, err := p.js.Consumer(ctx, RequestsStream, ConsumerName)
+	if err := p.store.Setup(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	cons, err := p.js.Consumer(ctx, wire.RequestsStream, ConsumerName)
 	if err == nil {
 		return cons, nil
 	}
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("%w: consumer %s: %w", ErrSetup, ConsumerName, err)
 	}
-	cons, err = p.js.CreateConsumer(ctx, RequestsStream, jetstream.ConsumerConfig{
+	cons, err = p.js.CreateConsumer(ctx, wire.RequestsStream, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       p.cfg.AckWait,

@@ -8,20 +8,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/wire"
 )
 
-// Header names of PROTOCOL.md, for clients as well (the bench tool, the
-// client verbs).
+// Timeouts of the loop's calls to the server: a flush of the batch's
+// results, one JetStream API call.
 const (
-	HeaderMsgID       = "Nats-Msg-Id"
-	HeaderReplyTo     = "Pelm-Reply-To"
-	HeaderContentType = "Content-Type"
-	HeaderRequestID   = "Pelm-Request-Id"
-	HeaderSeq         = "Pelm-Seq"
-	HeaderError       = "Pelm-Error"
+	flushTimeout = 5 * time.Second
+	apiTimeout   = 5 * time.Second
+	stateTimeout = 10 * time.Second // a dead letter's copy, result and removal
 )
-
-const flushTimeout = 5 * time.Second
 
 // publishAndAck sends every result and dead letter of the batch, waits
 // until the server has them, then acks (or terminates) each request.
@@ -33,9 +29,9 @@ func (p *Processor) publishAndAck() {
 		s := &p.slots[i]
 		o := &s.out
 		if d := s.replay; d != nil {
-			p.pubHdr.set(d.reqID, o.seq, d.ctype)
+			p.pubHdr.set(d.ReqID, o.Seq, d.ContentType)
 		} else {
-			p.pubHdr.set(o.reqID, o.seq, o.contentType())
+			p.pubHdr.set(o.ReqID, o.Seq, o.ContentType())
 		}
 		p.pubMsg.Subject, p.pubMsg.Data = s.subject, s.body
 		if err := p.nc.PublishMsg(&p.pubMsg); err != nil {
@@ -43,7 +39,7 @@ func (p *Processor) publishAndAck() {
 		} else {
 			published++
 		}
-		if o.err != nil && !s.applied && !s.replayed() {
+		if o.Err != nil && !s.applied && !s.replayed() {
 			f, err := p.js.PublishMsgAsync(p.deadLetter(s))
 			if err != nil {
 				pubErr, pubFailed = err, pubFailed+1
@@ -78,10 +74,10 @@ func (p *Processor) publishAndAck() {
 			// The results may not have reached the server: let the requests
 			// come back rather than acknowledge what was not answered.
 			p.nak(s)
-		case o.err == nil || s.applied || s.replayed():
+		case o.Err == nil || s.applied || s.replayed():
 			_ = s.msg.Ack()
 			if s.applied || s.replay != nil {
-				p.acked = append(p.acked, ackedSeq{seq: o.seq, at: now})
+				p.store.Acked(o.Seq, now)
 			}
 		default:
 			f := dlq[0]
@@ -94,8 +90,8 @@ func (p *Processor) publishAndAck() {
 			}
 		}
 	}
-	p.stats.record(&st, p.slots, p.order)
-	p.metrics.observe(p.slots, p.order)
+	p.stats.record(&st, p.slots, p.mems.order)
+	p.metrics.observe(p.slots, p.mems.order)
 	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).Msg("batch")
 }
 
@@ -118,7 +114,7 @@ func waitPubAck(f jetstream.PubAckFuture, deadline <-chan struct{}) bool {
 // with the reason in Pelm-Error.
 func (p *Processor) deadLetter(s *slot) *nats.Msg {
 	o := &s.out
-	return p.deadLetterOf(s.msg.Headers(), s.msg.Data(), o.seq, o.memory, o.opName, o.err.Error())
+	return p.deadLetterOf(s.msg.Headers(), s.msg.Data(), o.Seq, o.Memory, o.OpName, o.Err.Error())
 }
 
 func (p *Processor) deadLetterOf(orig nats.Header, data []byte, seq uint64, memory, op, reason string) *nats.Msg {
@@ -126,12 +122,12 @@ func (p *Processor) deadLetterOf(orig nats.Header, data []byte, seq uint64, memo
 	for k, v := range orig {
 		h[k] = append([]string(nil), v...)
 	}
-	if id := h.Get(HeaderMsgID); id != "" {
-		h.Set(HeaderRequestID, id)
+	if id := h.Get(wire.HeaderMsgID); id != "" {
+		h.Set(wire.HeaderRequestID, id)
 	}
-	h.Set(HeaderMsgID, "dlq-"+strconv.FormatUint(seq, 10)) // a redelivered request is one dead letter
-	h.Set(HeaderError, reason)
-	h.Set(HeaderSeq, strconv.FormatUint(seq, 10))
+	h.Set(wire.HeaderMsgID, "dlq-"+strconv.FormatUint(seq, 10)) // a redelivered request is one dead letter
+	h.Set(wire.HeaderError, reason)
+	h.Set(wire.HeaderSeq, strconv.FormatUint(seq, 10))
 	return &nats.Msg{Subject: p.dlqPrefix + memory + "." + op, Header: h, Data: data}
 }
 
@@ -144,19 +140,32 @@ type resultHeader struct {
 
 func newResultHeader() resultHeader {
 	rh := resultHeader{h: nats.Header{}, reqID: []string{""}, seq: []string{""}, msgID: []string{""}, ctype: []string{""}}
-	rh.h[HeaderSeq], rh.h[HeaderMsgID], rh.h[HeaderContentType] = rh.seq, rh.msgID, rh.ctype
+	rh.h[wire.HeaderSeq], rh.h[wire.HeaderMsgID], rh.h[wire.HeaderContentType] = rh.seq, rh.msgID, rh.ctype
 	return rh
 }
 
 func (rh *resultHeader) set(reqID string, seq uint64, contentType string) {
 	if reqID != "" {
 		rh.reqID[0] = reqID
-		rh.h[HeaderRequestID] = rh.reqID
+		rh.h[wire.HeaderRequestID] = rh.reqID
 	} else {
-		delete(rh.h, HeaderRequestID)
+		delete(rh.h, wire.HeaderRequestID)
 	}
 	s := strconv.FormatUint(seq, 10)
 	rh.seq[0] = s
 	rh.msgID[0] = "res-" + s
 	rh.ctype[0] = contentType
+}
+
+// resultSubject is the default results subject of a slot's request,
+// built once per memory and op rather than once per result.
+func (p *Processor) resultSubject(s *slot) string {
+	o := &s.out
+	if s.mem == nil || o.Op == wire.OpInvalid {
+		return p.resPrefix + o.Memory + "." + o.OpName
+	}
+	if s.mem.resSubj[o.Op] == "" {
+		s.mem.resSubj[o.Op] = p.resPrefix + o.Memory + "." + o.OpName
+	}
+	return s.mem.resSubj[o.Op]
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // TestReplayWhenItemsDisplaced covers stores whose items a later request of
@@ -44,7 +45,7 @@ func TestReplayWhenItemsDisplaced(t *testing.T) {
 	for len(firstRes) < len(reqs) {
 		select {
 		case m := <-results:
-			firstRes[m.Header.Get(processor.HeaderSeq)] = m.Data
+			firstRes[m.Header.Get(wire.HeaderSeq)] = m.Data
 		case <-time.After(10 * time.Second):
 			t.Fatalf("got %d of %d first results", len(firstRes), len(reqs))
 		}
@@ -56,10 +57,10 @@ func TestReplayWhenItemsDisplaced(t *testing.T) {
 	for len(seen) < len(reqs) {
 		select {
 		case m := <-results:
-			seq := m.Header.Get(processor.HeaderSeq)
+			seq := m.Header.Get(wire.HeaderSeq)
 			if !bytes.Equal(m.Data, firstRes[seq]) {
-				a, _ := processor.BodyJSON(firstRes[seq], "")
-				b, _ := processor.BodyJSON(m.Data, "")
+				a, _ := wire.BodyJSON(firstRes[seq], "")
+				b, _ := wire.BodyJSON(m.Data, "")
 				t.Fatalf("request %s answered twice differently: it ran again\nfirst %s\nthen  %s", seq, a, b)
 			}
 			seen[seq] = true

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // TestRestartKeepsMemories stores, forgets and evicts through one
@@ -109,7 +110,7 @@ func BenchmarkRestore(b *testing.B) {
 		}
 	}
 	<-e.js.PublishAsyncComplete()
-	rq, _ := e.js.Stream(b.Context(), processor.RequestsStream)
+	rq, _ := e.js.Stream(b.Context(), wire.RequestsStream)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		info, err := rq.Info(b.Context())

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/rs/zerolog"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -61,7 +62,7 @@ func TestShutdownLosesNothing(t *testing.T) {
 					OK  bool   `msgpack:"ok"`
 				}
 				if err := msgpack.Unmarshal(m.Data, &r); err != nil || !r.OK {
-					js, _ := processor.BodyJSON(m.Data, "")
+					js, _ := wire.BodyJSON(m.Data, "")
 					t.Fatalf("bad result %s: %v", js, err)
 				}
 				answered[r.Seq]++
@@ -75,7 +76,7 @@ func TestShutdownLosesNothing(t *testing.T) {
 	if first == n {
 		t.Fatal("the processor answered everything before it was stopped: the test proved nothing")
 	}
-	st, err := e.js.Stream(context.Background(), processor.RequestsStream)
+	st, err := e.js.Stream(context.Background(), wire.RequestsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +129,10 @@ func TestRunFailsWhenItCannotConsume(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	eventually(t, "the consumer exists", func() bool {
-		_, err := js.Consumer(ctx, processor.RequestsStream, processor.ConsumerName)
+		_, err := js.Consumer(ctx, wire.RequestsStream, processor.ConsumerName)
 		return err == nil
 	})
-	if err := js.DeleteConsumer(ctx, processor.RequestsStream, processor.ConsumerName); err != nil {
+	if err := js.DeleteConsumer(ctx, wire.RequestsStream, processor.ConsumerName); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"runtime/metrics"
 	"strconv"
@@ -10,44 +9,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/pelm-dev/pelm/wire"
 )
-
-// Stats is the message published to <prefix>.stats every interval. The
-// latency percentiles are over the window, from HDR histograms with three
-// significant digits.
-type Stats struct {
-	WindowS        float64                `msgpack:"window_s" json:"window_s"`
-	Requests       uint64                 `msgpack:"requests" json:"requests"`
-	Errors         uint64                 `msgpack:"errors" json:"errors"`
-	Rejections     uint64                 `msgpack:"rejections" json:"rejections"`
-	Results        uint64                 `msgpack:"results" json:"results"`
-	RequestsPerS   float64                `msgpack:"requests_per_s" json:"requests_per_s"`
-	ErrorsPerS     float64                `msgpack:"errors_per_s" json:"errors_per_s"`
-	RejectionsPerS float64                `msgpack:"rejections_per_s" json:"rejections_per_s"`
-	ResultsPerS    float64                `msgpack:"results_per_s" json:"results_per_s"`
-	ErrorRate      float64                `msgpack:"error_rate" json:"error_rate"`
-	TotalUS        Percentiles            `msgpack:"total_us" json:"total_us"`
-	ProcessUS      Percentiles            `msgpack:"process_us" json:"process_us"`
-	Batch          BatchSizes             `msgpack:"batch" json:"batch"`
-	Memories       map[string]MemoryStats `msgpack:"memories" json:"memories"`
-	RSSBytes       uint64                 `msgpack:"rss_bytes" json:"rss_bytes"`
-}
-
-// Percentiles of a latency in microseconds.
-type Percentiles struct {
-	P50 int64 `msgpack:"p50" json:"p50"`
-	P95 int64 `msgpack:"p95" json:"p95"`
-	P99 int64 `msgpack:"p99" json:"p99"`
-	Max int64 `msgpack:"max" json:"max"`
-}
-
-// BatchSizes summarises the batches of a window.
-type BatchSizes struct {
-	Count int64   `msgpack:"count" json:"count"`
-	Mean  float64 `msgpack:"mean" json:"mean"`
-	Max   int     `msgpack:"max" json:"max"`
-}
 
 // batchStats counts one batch's outcomes before they are folded into the
 // window under its lock, once per batch.
@@ -55,9 +18,9 @@ type batchStats struct {
 	requests, errors, rejections, results uint64
 }
 
-func (b *batchStats) add(o *outcome) {
+func (b *batchStats) add(o *wire.Outcome) {
 	b.requests++
-	switch o.kind() {
+	switch o.Kind() {
 	case "error":
 		b.errors++
 	case "rejected":
@@ -76,7 +39,7 @@ type statsWindow struct {
 	counts              batchStats
 	batches, batchItems int64
 	batchMax            int
-	memories            map[string]MemoryStats
+	memories            map[string]wire.MemoryStats
 }
 
 func newStatsWindow() *statsWindow {
@@ -84,7 +47,7 @@ func newStatsWindow() *statsWindow {
 		since:    time.Now(),
 		total:    hdrhistogram.New(1, maxTrackedUS, 3),
 		process:  hdrhistogram.New(1, maxTrackedUS, 3),
-		memories: map[string]MemoryStats{},
+		memories: map[string]wire.MemoryStats{},
 	}
 }
 
@@ -98,8 +61,8 @@ func (w *statsWindow) record(b *batchStats, slots []slot, mems []*memory) {
 			continue // a stored result: its latency is the first delivery's
 		}
 		o := &slots[i].out
-		_ = w.total.RecordValue(clampUS(o.totalUS))
-		_ = w.process.RecordValue(clampUS(o.processUS))
+		_ = w.total.RecordValue(clampUS(o.TotalUS))
+		_ = w.process.RecordValue(clampUS(o.ProcessUS))
 	}
 	w.counts.requests += b.requests
 	w.counts.errors += b.errors
@@ -116,7 +79,7 @@ func (w *statsWindow) record(b *batchStats, slots []slot, mems []*memory) {
 }
 
 // snapshot returns the window's figures and starts a new window.
-func (w *statsWindow) snapshot(now time.Time) Stats {
+func (w *statsWindow) snapshot(now time.Time) wire.Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	sec := now.Sub(w.since).Seconds()
@@ -124,7 +87,7 @@ func (w *statsWindow) snapshot(now time.Time) Stats {
 		sec = 1e-9
 	}
 	c := w.counts
-	st := Stats{
+	st := wire.Stats{
 		WindowS:        sec,
 		Requests:       c.requests,
 		Errors:         c.errors,
@@ -136,8 +99,8 @@ func (w *statsWindow) snapshot(now time.Time) Stats {
 		ResultsPerS:    float64(c.results) / sec,
 		TotalUS:        percentiles(w.total),
 		ProcessUS:      percentiles(w.process),
-		Batch:          BatchSizes{Count: w.batches, Max: w.batchMax},
-		Memories:       make(map[string]MemoryStats, len(w.memories)),
+		Batch:          wire.BatchSizes{Count: w.batches, Max: w.batchMax},
+		Memories:       make(map[string]wire.MemoryStats, len(w.memories)),
 		RSSBytes:       residentBytes(),
 	}
 	if c.requests > 0 {
@@ -157,11 +120,11 @@ func (w *statsWindow) snapshot(now time.Time) Stats {
 	return st
 }
 
-func percentiles(h *hdrhistogram.Histogram) Percentiles {
+func percentiles(h *hdrhistogram.Histogram) wire.Percentiles {
 	if h.TotalCount() == 0 {
-		return Percentiles{}
+		return wire.Percentiles{}
 	}
-	return Percentiles{P50: h.ValueAtQuantile(50), P95: h.ValueAtQuantile(95), P99: h.ValueAtQuantile(99), Max: h.Max()}
+	return wire.Percentiles{P50: h.ValueAtQuantile(50), P95: h.ValueAtQuantile(95), P99: h.ValueAtQuantile(99), Max: h.Max()}
 }
 
 // residentBytes is the process's resident set size from /proc, or the Go
@@ -181,12 +144,4 @@ func residentBytes() uint64 {
 		return s[0].Value.Uint64()
 	}
 	return 0
-}
-
-// encodeStats renders st for publication.
-func encodeStats(st Stats, asJSON bool) ([]byte, error) {
-	if asJSON {
-		return json.Marshal(st)
-	}
-	return msgpack.Marshal(st)
 }

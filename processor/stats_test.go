@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -22,11 +23,11 @@ func TestStatsPublished(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		res()
 	}
-	var sum processor.Stats
-	var last processor.Stats
+	var sum wire.Stats
+	var last wire.Stats
 	deadline := time.Now().Add(10 * time.Second)
 	for sum.Requests < 12 && time.Now().Before(deadline) {
-		var st processor.Stats
+		var st wire.Stats
 		if err := msgpack.Unmarshal(stats().Data, &st); err != nil {
 			t.Fatalf("stats is not msgpack: %v", err)
 		}

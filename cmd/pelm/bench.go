@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/bench"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 type benchFlags struct {
@@ -269,7 +270,7 @@ func waitConsumer(ctx context.Context, nc *nats.Conn, runErr <-chan error) error
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := js.Consumer(ctx, processor.RequestsStream, processor.ConsumerName); err == nil {
+		if _, err := js.Consumer(ctx, wire.RequestsStream, processor.ConsumerName); err == nil {
 			return nil
 		}
 		select {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 const defaultNATSURL = "nats://127.0.0.1:4222"
@@ -104,8 +105,8 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 	}
 	msg := nats.NewMsg(f.prefix + ".req." + f.memory + "." + verb)
 	msg.Data = body
-	msg.Header.Set(processor.HeaderContentType, "application/json")
-	msg.Header.Set(processor.HeaderReplyTo, reply)
+	msg.Header.Set(wire.HeaderContentType, "application/json")
+	msg.Header.Set(wire.HeaderReplyTo, reply)
 	var pubOpts []jetstream.PublishOpt
 	if f.msgID != "" {
 		pubOpts = append(pubOpts, jetstream.WithMsgID(f.msgID))
@@ -173,7 +174,7 @@ func (f *requestFlags) body(verb string, stdin io.Reader) ([]byte, error) {
 }
 
 func printJSON(w io.Writer, m *nats.Msg) error {
-	js, err := processor.BodyJSON(m.Data, m.Header.Get(processor.HeaderContentType))
+	js, err := wire.BodyJSON(m.Data, m.Header.Get(wire.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -238,7 +239,7 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if what == "dlq" {
-			fmt.Fprintf(stdout, "%s %s: %s\n", m.Subject, m.Header.Get(processor.HeaderError), m.Data)
+			fmt.Fprintf(stdout, "%s %s: %s\n", m.Subject, m.Header.Get(wire.HeaderError), m.Data)
 			continue
 		}
 		if err := printJSON(stdout, m); err != nil {

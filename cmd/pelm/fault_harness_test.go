@@ -24,6 +24,7 @@ import (
 	"github.com/pelm-dev/pelm/filter"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -109,7 +110,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		seq, err := strconv.ParseUint(m.Headers().Get(processor.HeaderSeq), 10, 64)
+		seq, err := strconv.ParseUint(m.Headers().Get(wire.HeaderSeq), 10, 64)
 		if err != nil {
 			t.Errorf("result without Pelm-Seq on %s", m.Subject())
 			return
@@ -126,7 +127,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	// server restart; a core subscription, back within 50 ms, sees what is
 	// published before that. The union is the witness.
 	if _, err := nc.Subscribe("pelm.res.>", func(m *nats.Msg) {
-		seq, _ := strconv.ParseUint(m.Header.Get(processor.HeaderSeq), 10, 64)
+		seq, _ := strconv.ParseUint(m.Header.Get(wire.HeaderSeq), 10, 64)
 		f.mu.Lock()
 		f.core[seq] = append(f.core[seq], append([]byte(nil), m.Data...))
 		f.mu.Unlock()
@@ -319,7 +320,7 @@ func (f *faultEnv) publish(load []*spec, pace time.Duration) {
 	for i, s := range load {
 		msg := nats.NewMsg("pelm.req.m." + s.op)
 		msg.Data = s.body(f.t)
-		msg.Header.Set(processor.HeaderMsgID, s.msgID)
+		msg.Header.Set(wire.HeaderMsgID, s.msgID)
 		ack, err := f.publishRetry(msg)
 		if err != nil {
 			f.t.Fatalf("publish %d: %v", i, err)
@@ -384,7 +385,7 @@ func (f *faultEnv) waitResults(load []*spec, d time.Duration) {
 // whereAre says, for the requests without a result, whether they are still
 // in the requests stream (not acked) or gone (acked, so a result was lost).
 func (f *faultEnv) whereAre(load []*spec) string {
-	st, err := f.js.Stream(context.Background(), processor.RequestsStream)
+	st, err := f.js.Stream(context.Background(), wire.RequestsStream)
 	if err != nil {
 		return err.Error()
 	}
@@ -455,8 +456,8 @@ func (f *faultEnv) check(load []*spec, ordered bool) counts {
 		}
 		for _, r := range rs[1:] {
 			if !sameAnswer(rs[0], r) {
-				a, _ := processor.BodyJSON(rs[0], "")
-				b, _ := processor.BodyJSON(r, "")
+				a, _ := wire.BodyJSON(rs[0], "")
+				b, _ := wire.BodyJSON(r, "")
 				f.t.Errorf("seq %d (%s %s): two different results: the request took effect twice\n%s\n%s\n%s", s.seq, s.op, s.id, a, b, f.logs)
 			}
 		}

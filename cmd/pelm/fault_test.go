@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -99,7 +100,7 @@ func TestFaultDuplicates(t *testing.T) {
 		// The processor uses the requests stream as it finds it: make its
 		// duplicate window short enough to step out of in a test.
 		_, err := f.js.CreateStream(context.Background(), jetstream.StreamConfig{
-			Name: processor.RequestsStream, Subjects: []string{"pelm.req.>"}, Retention: jetstream.WorkQueuePolicy,
+			Name: wire.RequestsStream, Subjects: []string{"pelm.req.>"}, Retention: jetstream.WorkQueuePolicy,
 			Storage: jetstream.FileStorage, Duplicates: time.Second,
 		})
 		if err != nil {
@@ -111,7 +112,7 @@ func TestFaultDuplicates(t *testing.T) {
 		for _, s := range load {
 			msg := nats.NewMsg("pelm.req.m." + s.op)
 			msg.Data = s.body(t)
-			msg.Header.Set(processor.HeaderMsgID, s.msgID)
+			msg.Header.Set(wire.HeaderMsgID, s.msgID)
 			ack, err := f.publishRetry(msg)
 			if err != nil {
 				t.Fatal(err)
@@ -188,7 +189,7 @@ func TestFaultPoisonRequest(t *testing.T) {
 	if err != nil || r.OK || r.Error.Code != "internal" {
 		t.Fatalf("the poison request's result: %+v, %v", r, err)
 	}
-	dlq, err := f.js.Stream(context.Background(), processor.DLQStream)
+	dlq, err := f.js.Stream(context.Background(), wire.DLQStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ var (
 	dashboardFile  = filepath.Join("..", "..", "deploy", "grafana", "dashboards", "pelm.json")
 	datasourceFile = filepath.Join("..", "..", "deploy", "grafana", "provisioning", "datasources", "prometheus.yml")
 	metricsFile    = filepath.Join("..", "..", "processor", "metrics.go")
-	outcomeFile    = filepath.Join("..", "..", "processor", "outcome.go") // outcome label values (outcome.kind)
+	outcomeFile    = filepath.Join("..", "..", "wire", "outcome.go") // outcome label values (Outcome.Kind)
 	httpFile       = filepath.Join("..", "..", "cmd", "pelm", "http.go")
 )
 

@@ -1,9 +1,12 @@
 package processor
 
 import (
+	"context"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/internal/durable"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // Points of the batch loop that a test hook can observe (Config.Hook), in
@@ -25,28 +28,29 @@ func (p *Processor) hook(point string) {
 	}
 }
 
+// appendTimeout bounds the wait for a batch's journal record.
+const appendTimeout = 10 * time.Second
+
 // handleBatch runs one batch: decode, filter and execute per memory in
 // stream order, make the effects durable, publish every result, then
 // acknowledge.
 func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	if batch = dropTicks(batch); len(batch) == 0 {
-		p.confirmAcks(false)
-		p.materializeBehind()
+		p.store.Tick()
+		p.metrics.durability(p.store.Backlog())
 		return
 	}
 	start := time.Now()
 	stopKeepAlive := p.keepAlive(batch)
 	defer stopKeepAlive()
 	p.hook(HookAfterPull)
-	p.consumed += uint64(len(batch))
-	p.retireDone()
-	p.confirmAcks(false)
+	p.store.Pulled(len(batch))
 
 	if p.stale {
-		// A commit failed earlier: what the memories hold may not be what
+		// A batch failed earlier: what the memories hold may not be what
 		// is durable. Rebuild them before running anything.
 		if err := p.restore(); err != nil {
-			p.log.Error().Err(err).Msg("rebuild memories after a failed commit")
+			p.log.Error().Err(err).Msg("rebuild memories after a failed batch")
 			p.nakAll(batch)
 			return
 		}
@@ -54,7 +58,7 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	}
 
 	p.prepareAll(batch)
-	for _, m := range p.order {
+	for _, m := range p.mems.order {
 		if len(m.reqs) > 0 {
 			p.plan(m)
 			p.execute(m)
@@ -62,7 +66,10 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	}
 	p.compose(start)
 
-	if err := p.persist(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	err := p.store.Append(ctx, p.effects())
+	cancel()
+	if err != nil {
 		p.log.Error().Err(err).Int("batch", len(batch)).Msg("persist batch; its requests will be redelivered")
 		p.stale = true
 		p.nakAll(batch)
@@ -70,15 +77,8 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	}
 	p.hook(HookAfterPersist)
 	p.publishAndAck()
-	p.materializeBehind()
-}
-
-// materializeBehind moves materialising along after a batch or an idle
-// tick. A failure is logged and retried on a later call: the journal holds
-// everything meanwhile.
-func (p *Processor) materializeBehind() {
-	_ = p.materialize(false)
-	p.metrics.durability(len(p.jrecs), len(p.mat.sealed))
+	p.store.Tick()
+	p.metrics.durability(p.store.Backlog())
 }
 
 // prepareAll decodes every message into its slot and queues the valid
@@ -88,16 +88,16 @@ func (p *Processor) prepareAll(batch []jetstream.Msg) {
 		p.slots = append(p.slots[:cap(p.slots)], make([]slot, len(batch)-cap(p.slots))...)
 	}
 	p.slots = p.slots[:len(batch)]
-	for _, m := range p.order {
+	for _, m := range p.mems.order {
 		m.reqs = m.reqs[:0]
 	}
 	clear(p.seen)
 	for i, msg := range batch {
 		s := &p.slots[i]
 		p.prepare(s, msg)
-		seq := s.out.seq
-		if d, ok := p.done[seq]; ok {
-			s.replay = d
+		seq := s.out.Seq
+		if r, ok := p.store.Replay(seq); ok {
+			s.replay = r
 			continue
 		}
 		if j, dup := p.seen[seq]; dup {
@@ -107,7 +107,7 @@ func (p *Processor) prepareAll(batch []jetstream.Msg) {
 			continue
 		}
 		p.seen[seq] = i
-		if s.out.err == nil && s.mem != nil {
+		if s.out.Err == nil && s.mem != nil {
 			s.mem.reqs = append(s.mem.reqs, i)
 		}
 	}
@@ -118,8 +118,8 @@ func (p *Processor) compose(start time.Time) {
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
-		if d := s.replay; d != nil {
-			s.subject, s.body = d.subject, append(s.body[:0], d.body...)
+		if r := s.replay; r != nil {
+			s.subject, s.body = r.Subject, append(s.body[:0], r.Body...)
 			continue
 		}
 		if s.dupOf >= 0 {
@@ -128,21 +128,45 @@ func (p *Processor) compose(start time.Time) {
 			continue
 		}
 		now := time.Now()
-		o.batch = len(p.slots)
-		o.queueUS = start.Sub(s.ts).Microseconds()
-		o.processUS = now.Sub(start).Microseconds()
-		o.totalUS = now.Sub(s.ts).Microseconds()
+		o.Batch = len(p.slots)
+		o.QueueUS = start.Sub(s.ts).Microseconds()
+		o.ProcessUS = now.Sub(start).Microseconds()
+		o.TotalUS = now.Sub(s.ts).Microseconds()
 		s.subject = s.replyTo
 		if s.subject == "" {
 			s.subject = p.resultSubject(s)
 		}
-		s.body = append(s.body[:0], p.renc.encode(o)...)
-		if len(s.body) > p.maxResult && o.err == nil {
-			o.matches, o.withMatches = nil, false
-			o.err = reqErr(CodeTooLarge, "the result is %d bytes, more than the server's max payload allows: ask for fewer matches or no vectors", len(s.body))
-			s.body = append(s.body[:0], p.renc.encode(o)...)
+		s.body = append(s.body[:0], p.renc.Encode(o)...)
+		if len(s.body) > p.maxResult && o.Err == nil {
+			o.Matches, o.WithMatches = o.Matches[:0], false
+			o.Err = wire.Errorf(wire.CodeTooLarge, "the result is %d bytes, more than the server's max payload allows: ask for fewer matches or no vectors", len(s.body))
+			s.body = append(s.body[:0], p.renc.Encode(o)...)
 		}
 	}
+}
+
+// effects lists the batch's effectful requests, in stream order, for the
+// journal.
+func (p *Processor) effects() []durable.Entry {
+	p.entries = p.entries[:0]
+	for i := range p.slots {
+		s := &p.slots[i]
+		if !s.applied {
+			continue
+		}
+		o := &s.out
+		en := durable.Entry{Seq: o.Seq, Memory: o.Memory, Decided: o.Decided, Filter: s.filterAfter,
+			Result: durable.Result{Subject: s.subject, ContentType: o.ContentType(), ReqID: o.ReqID, Body: s.body}}
+		switch {
+		case s.storeOp >= 0:
+			en.Kind, en.ID, en.Vector, en.Phase, en.Confidence, en.Meta = durable.KindStore, o.ID, s.req.Vector, s.req.Phase, s.req.Confidence, s.meta
+			en.Evicted, en.HasEvicted = o.Evicted, o.HasEvicted
+		case s.forgetOp >= 0:
+			en.Kind, en.ID, en.Found = durable.KindForget, o.ID, o.Found
+		}
+		p.entries = append(p.entries, en)
+	}
+	return p.entries
 }
 
 // dropTicks removes the idle ticks from a batch, in place.

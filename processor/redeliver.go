@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // keepAlive tells JetStream that a batch is still being worked on, every
@@ -71,7 +72,7 @@ type maxDeliveries struct {
 // transient failure that never ended, or a request that crashes the
 // processor) to the DLQ with its reason, and out of the requests stream.
 func (p *Processor) watchMaxDeliveries(ctx context.Context) (*nats.Subscription, error) {
-	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + RequestsStream + "." + ConsumerName
+	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + wire.RequestsStream + "." + ConsumerName
 	return p.nc.Subscribe(subject, func(m *nats.Msg) {
 		var adv maxDeliveries
 		if err := json.Unmarshal(m.Data, &adv); err != nil {
@@ -87,7 +88,7 @@ func (p *Processor) watchMaxDeliveries(ctx context.Context) (*nats.Subscription,
 func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) error {
 	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	defer cancel()
-	st, err := p.js.Stream(ctx, RequestsStream)
+	st, err := p.js.Stream(ctx, wire.RequestsStream)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) er
 	if err != nil {
 		return err
 	}
-	if err := p.deadLetterRaw(ctx, st, raw, reqErr(CodeInternal, "not processed after %d deliveries", adv.Deliveries)); err != nil {
+	if err := p.deadLetterRaw(ctx, st, raw, wire.Errorf(wire.CodeInternal, "not processed after %d deliveries", adv.Deliveries)); err != nil {
 		return err
 	}
 	p.log.Warn().Uint64("seq", adv.StreamSeq).Uint64("deliveries", adv.Deliveries).Msg("request moved to the DLQ")
@@ -107,24 +108,24 @@ func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) er
 
 // deadLetterRaw copies a request read back from the requests stream to the
 // DLQ, publishes its error result, and deletes it from the stream.
-func (p *Processor) deadLetterRaw(ctx context.Context, st jetstream.Stream, raw *jetstream.RawStreamMsg, e *RequestError) error {
-	rt := parseSubject(raw.Subject, p.reqPrefix)
-	dl := p.deadLetterOf(raw.Header, raw.Data, raw.Sequence, rt.memory, rt.opName, e.Error())
+func (p *Processor) deadLetterRaw(ctx context.Context, st jetstream.Stream, raw *jetstream.RawStreamMsg, e *wire.Error) error {
+	rt := wire.ParseSubject(raw.Subject, p.reqPrefix)
+	dl := p.deadLetterOf(raw.Header, raw.Data, raw.Sequence, rt.Memory, rt.OpName, e.Error())
 	if _, err := p.js.PublishMsg(ctx, dl); err != nil {
 		return err
 	}
 	// The request still gets its (error) result.
-	o := &outcome{opName: rt.opName, op: rt.op, memory: rt.memory, reqID: raw.Header.Get(HeaderMsgID), seq: raw.Sequence, err: e}
-	if enc, known := encodingOf(raw.Header.Get(HeaderContentType)); known {
-		o.enc, o.ctype = enc, raw.Header.Get(HeaderContentType)
+	o := &wire.Outcome{OpName: rt.OpName, Op: rt.Op, Memory: rt.Memory, ReqID: raw.Header.Get(wire.HeaderMsgID), Seq: raw.Sequence, Err: e}
+	if enc, known := wire.EncodingOf(raw.Header.Get(wire.HeaderContentType)); known {
+		o.Enc, o.CType = enc, raw.Header.Get(wire.HeaderContentType)
 	}
-	subject := p.resPrefix + o.memory + "." + o.opName
-	if to := raw.Header.Get(HeaderReplyTo); to != "" && p.rules.check(to) == nil {
+	subject := p.resPrefix + o.Memory + "." + o.OpName
+	if to := raw.Header.Get(wire.HeaderReplyTo); to != "" && p.rules.Check(to) == nil {
 		subject = to
 	}
 	rh := newResultHeader()
-	rh.set(o.reqID, o.seq, o.contentType())
-	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Header: rh.h, Data: newResultEncoder().encode(o)}); err != nil {
+	rh.set(o.ReqID, o.Seq, o.ContentType())
+	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Header: rh.h, Data: wire.NewResultEncoder().Encode(o)}); err != nil {
 		return err
 	}
 	p.metrics.deadLetter()

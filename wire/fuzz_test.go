@@ -1,4 +1,4 @@
-package processor
+package wire
 
 import (
 	"math"
@@ -16,7 +16,7 @@ func allocatedBytes() uint64 {
 
 // checkDecoded holds what a successful decode promises, whatever the input.
 func checkDecoded(t *testing.T, data []byte, r *Request, dim int) {
-	if r.Has(hasVector) {
+	if r.Has(HasVector) {
 		if len(r.Vector) != dim {
 			t.Fatalf("vector of %d elements accepted for dim %d", len(r.Vector), dim)
 		}
@@ -31,7 +31,7 @@ func checkDecoded(t *testing.T, data []byte, r *Request, dim int) {
 			t.Fatalf("a field of %d bytes came from %d bytes of input", len(b), len(data))
 		}
 	}
-	if r.Has(hasTopK) && (r.TopK < 1 || r.TopK > maxTopK) {
+	if r.Has(HasTopK) && (r.TopK < 1 || r.TopK > MaxTopK) {
 		t.Fatalf("top_k %d accepted", r.TopK)
 	}
 }
@@ -45,17 +45,17 @@ func FuzzDecodeMsgpack(f *testing.F) {
 	f.Add([]byte{0x81, 0xa6, 'v', 'e', 'c', 't', 'o', 'r', 0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x81, 0xa4, 'm', 'e', 't', 'a', 0xc9, 0xff, 0xff, 0xff, 0xff, 0x01})
-	md := newMsgpackDecoder()
+	md := NewDecoder()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &Request{Vector: make([]float32, 0, 4)}
 		limit := 64<<10 + 16*uint64(len(data))
 		before := allocatedBytes()
-		e := md.decode(data, 4, r)
+		e := md.Decode(data, 4, r)
 		if grew := allocatedBytes() - before; grew > limit {
 			// The count is the whole process's: measure once more, so that
 			// the fuzzer's own allocations are not taken for ours.
 			before = allocatedBytes()
-			_ = md.decode(data, 4, &Request{Vector: make([]float32, 0, 4)})
+			_ = md.Decode(data, 4, &Request{Vector: make([]float32, 0, 4)})
 			if grew := allocatedBytes() - before; grew > limit {
 				t.Fatalf("decoding %d bytes allocated %d bytes: a declared length was believed", len(data), grew)
 			}
@@ -69,7 +69,7 @@ func FuzzDecodeMsgpack(f *testing.F) {
 		checkDecoded(t, data, r, 4)
 		// Decoding is deterministic: the same bytes give the same request.
 		r2 := &Request{Vector: make([]float32, 0, 4)}
-		if e := md.decode(data, 4, r2); e != nil || r2.has != r.has || r2.Phase != r.Phase && !math.IsNaN(r.Phase) {
+		if e := md.Decode(data, 4, r2); e != nil || r2.has != r.has || r2.Phase != r.Phase && !math.IsNaN(r.Phase) {
 			t.Fatalf("second decode differs: %v %+v %+v", e, r, r2)
 		}
 	})
@@ -83,7 +83,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{"top_k": 1e3, "with_vectors": true, "text": "kill \u00e9"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &Request{Vector: make([]float32, 0, 4)}
-		if e := decodeJSON(data, 4, r); e != nil {
+		if e := DecodeJSON(data, 4, r); e != nil {
 			if e.Code == "" || e.Message == "" {
 				t.Fatalf("error without code or message: %+v", e)
 			}

@@ -1,4 +1,4 @@
-package processor
+package durable
 
 import (
 	"fmt"
@@ -22,7 +22,6 @@ type committer struct {
 	msg  nats.Msg
 	hdr  nats.Header
 	vals map[string][]string // one reused value slice per header name
-	rec  recordEncoder
 }
 
 func (c *committer) begin() { c.id, c.n = nuid.Next(), 0 }
@@ -99,7 +98,7 @@ func (c *committer) commitAsync(lastSeq uint64, mark journalMark, reply string) 
 	m := c.commitMsg(lastSeq, mark)
 	m.Reply = reply
 	if err := c.nc.PublishMsg(m); err != nil {
-		return fmt.Errorf("processor: commit state: %w", err)
+		return fmt.Errorf("durable: commit state: %w", err)
 	}
 	return nil
 }

@@ -1,11 +1,11 @@
-package processor
+package durable
 
 import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"github.com/pelm-dev/pelm/wire"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +19,6 @@ import (
 //
 //	<prefix>.state.m.<memory>.i.<base64url(id)>   an item, or a tombstone
 //	<prefix>.state.m.<memory>.f                   the filter's threshold and ema
-//	<prefix>.state.m.<memory>.d.<seq>             a result (written by earlier versions only)
 //	<prefix>.state.commit                         the last commit's marker and journal mark
 //
 // In front of it is the journal (journal.go): a batch is durable, and its
@@ -41,7 +40,6 @@ const (
 
 	hdrOp        = "Pelm-Op"
 	hdrTTL       = "Nats-TTL"
-	hdrSubject   = "Pelm-Subject"
 	hdrBatchID   = "Nats-Batch-Id"
 	hdrBatchSeq  = "Nats-Batch-Sequence"
 	hdrCommit    = "Nats-Batch-Commit"
@@ -51,9 +49,6 @@ const (
 	// maxAtomicBatch is nats-server's default limit of messages in one
 	// atomic batch; commits are split below it at request boundaries.
 	maxAtomicBatch = 1000
-
-	// maxDeletesPerCommit bounds the done-record removals in one commit.
-	maxDeletesPerCommit = 256
 )
 
 func stateStreamConfig(prefix string) jetstream.StreamConfig {
@@ -78,12 +73,10 @@ func (s stateSubjects) item(mem, id string) string {
 	return s.base + "m." + mem + ".i." + idEncoding.EncodeToString([]byte(id))
 }
 func (s stateSubjects) filter(mem string) string { return s.base + "m." + mem + ".f" }
-func (s stateSubjects) done(mem string, seq uint64) string {
-	return s.base + "m." + mem + ".d." + strconv.FormatUint(seq, 10)
-}
-func (s stateSubjects) commit() string { return s.base + "commit" }
+func (s stateSubjects) legacyDone() string       { return s.base + "m.*.d.>" }
+func (s stateSubjects) commit() string           { return s.base + "commit" }
 
-// parse splits a state subject into the memory, the kind ('i', 'f', 'd')
+// parse splits a state subject into the memory, the kind ('i', 'f')
 // and the key; ok is false for anything else (the commit marker included).
 func (s stateSubjects) parse(subject string) (mem string, kind byte, key string, ok bool) {
 	rest, found := strings.CutPrefix(subject, s.base+"m.")
@@ -91,7 +84,7 @@ func (s stateSubjects) parse(subject string) (mem string, kind byte, key string,
 		return "", 0, "", false
 	}
 	mem, rest, found = strings.Cut(rest, ".")
-	if !found || !ValidMemoryName(mem) || rest == "" {
+	if !found || !wire.ValidMemoryName(mem) || rest == "" {
 		return "", 0, "", false
 	}
 	kindTok, key, _ := strings.Cut(rest, ".")
@@ -119,15 +112,14 @@ func appendVector(dst []byte, v []float32) []byte {
 	return dst
 }
 
-func vectorFrom(b []byte, dim int) ([]float32, error) {
-	if len(b) != 4*dim {
-		return nil, fmt.Errorf("vector of %d bytes, want %d", len(b), 4*dim)
-	}
-	v := make([]float32, dim)
+// vectorFrom decodes little-endian float32 (a trailing partial value is
+// dropped; the memory then refuses the vector's dimension).
+func vectorFrom(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
-	return v, nil
+	return v
 }
 
 // filterRecord is a memory's filter state.
@@ -137,26 +129,10 @@ type filterRecord struct {
 	Seq       uint64  `msgpack:"s"` // the last request it decided
 }
 
-// doneEntry is the result of an effectful request, kept until its
-// acknowledgement is confirmed.
-type doneEntry struct {
-	seq     uint64
-	memory  string
-	subject string // where the result went
-	ctype   string // the result's Content-Type
-	reqID   string
-	body    []byte
-
-	// rec is the journal record that holds it durably, or nil for a done
-	// record of the per-item layout (written by earlier versions).
-	rec       *journalRec
-	confirmed bool // its request is known acknowledged
-}
-
 func encodeRecord(v any) []byte {
 	b, err := msgpack.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("processor: encode state record: %v", err)) // plain structs always encode
+		panic(fmt.Sprintf("durable: encode state record: %v", err)) // plain structs always encode
 	}
 	return b
 }

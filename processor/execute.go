@@ -7,7 +7,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/internal/durable"
 	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // slot is one message of a batch and everything derived from it. Slots are
@@ -18,102 +20,100 @@ type slot struct {
 	delivered uint64    // how often JetStream has delivered it
 	replyTo   string    // a checked Pelm-Reply-To, or ""
 	mem       *memory
-	req       Request
-	out       outcome
+	req       wire.Request
+	out       wire.Outcome
 	meta      []byte // tagged meta handed to the memory on store
-	vecLE     []byte // a store's vector as little-endian float32, for the journal and the state
 
 	retrieveOp, storeOp, forgetOp int // indices into mem.ops, or -1
 	filterAfter                   filter.State
 
-	applied bool       // it went through its memory's filter or forget: it has effects
-	subject string     // where the result goes
-	body    []byte     // the encoded result
-	replay  *doneEntry // the result of an earlier delivery whose effects are durable
-	dupOf   int        // an earlier slot of this batch with the same request, or -1
+	// applied: it went through its memory's filter or forget, so it has
+	// effects, and a redelivery must replay its result, not run again.
+	applied bool
+	subject string          // where the result goes
+	body    []byte          // the encoded result
+	replay  *durable.Result // the result of an earlier delivery whose effects are durable
+	dupOf   int             // an earlier slot of this batch with the same request, or -1
 }
-
-// effectful reports whether this delivery changed its memory or its filter,
-// so that a redelivery must replay its result rather than run it again.
-func (s *slot) effectful() bool { return s.applied }
 
 // replayed reports whether the slot republishes an earlier result.
 func (s *slot) replayed() bool { return s.replay != nil || s.dupOf >= 0 }
 
-func (s *slot) fail(e *RequestError) { s.out.err = e }
+func (s *slot) fail(e *wire.Error) { s.out.Err = e }
 
-// prepare decodes and validates one message; on failure s.out.err is set.
+// prepare decodes and validates one message; on failure s.out.Err is set.
 func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 	s.msg, s.replyTo, s.mem, s.replay, s.dupOf, s.applied = msg, "", nil, nil, -1, false
 	s.retrieveOp, s.storeOp, s.forgetOp = -1, -1, -1
-	s.out.reset()
+	s.out.Reset()
 	o := &s.out
 
 	if md, err := msg.Metadata(); err == nil {
-		o.seq, s.ts, s.delivered = md.Sequence.Stream, md.Timestamp, md.NumDelivered
+		o.Seq, s.ts, s.delivered = md.Sequence.Stream, md.Timestamp, md.NumDelivered
 	} else {
 		s.ts, s.delivered = time.Now(), 1
 	}
 	h := msg.Headers()
-	o.reqID = h.Get(HeaderMsgID)
+	o.ReqID = h.Get(wire.HeaderMsgID)
 	// The encoding comes first so that even an error result speaks the
 	// client's encoding.
-	ct := h.Get(HeaderContentType)
-	enc, known := encodingOf(ct)
-	o.enc = enc
+	ct := h.Get(wire.HeaderContentType)
+	enc, known := wire.EncodingOf(ct)
+	o.Enc = enc
 	// The reply subject is checked before the request's own subject, so
 	// that a client that named one gets even that error there.
-	var replyErr *RequestError
-	if to := h.Get(HeaderReplyTo); to != "" {
-		if replyErr = p.rules.check(to); replyErr == nil {
+	var replyErr *wire.Error
+	if to := h.Get(wire.HeaderReplyTo); to != "" {
+		if replyErr = p.rules.Check(to); replyErr == nil {
 			s.replyTo = to
 		}
 	}
-	rt := parseSubject(msg.Subject(), p.reqPrefix)
-	o.memory, o.opName, o.op = rt.memory, rt.opName, rt.op
+	rt := wire.ParseSubject(msg.Subject(), p.reqPrefix)
+	o.Memory, o.OpName, o.Op = rt.Memory, rt.OpName, rt.Op
 	switch {
 	case replyErr != nil:
 		s.fail(replyErr)
 		return
-	case rt.err != nil:
-		s.fail(rt.err)
+	case rt.Err != nil:
+		s.fail(rt.Err)
 		return
 	case !known:
-		s.fail(reqErr(CodeBadEncoding, "Content-Type %q: want application/msgpack or application/json", clip(ct)))
+		s.fail(wire.Errorf(wire.CodeBadEncoding, "Content-Type %q: want application/msgpack or application/json", wire.Clip(ct)))
 		return
 	}
-	o.ctype = ct
+	o.CType = ct
 	r := &s.req
-	if cap(r.Vector) < p.dim {
-		r.Vector = make([]float32, 0, p.dim)
+	dim := p.mems.cfg.Dim
+	if cap(r.Vector) < dim {
+		r.Vector = make([]float32, 0, dim)
 	}
-	var e *RequestError
-	if o.enc == JSON {
-		e = decodeJSON(msg.Data(), p.dim, r)
+	var e *wire.Error
+	if o.Enc == wire.JSON {
+		e = wire.DecodeJSON(msg.Data(), dim, r)
 	} else {
-		e = p.mdec.decode(msg.Data(), p.dim, r)
+		e = p.mdec.Decode(msg.Data(), dim, r)
 	}
 	if e == nil {
-		e = r.validate(o.op, p.defaults)
+		e = r.Validate(o.Op, p.defaults)
 	}
-	if e == nil && r.WithVectors && r.TopK*p.dim*4 > p.maxResult {
+	if e == nil && r.WithVectors && r.TopK*dim*4 > p.maxResult {
 		// Every encoding spends at least four bytes a value: such a result
 		// could never be published, and its buffers would stay allocated.
-		e = reqErr(CodeTooLarge, "with_vectors: %d matches of %d values cannot fit the server's max payload of %d bytes; ask for fewer", r.TopK, p.dim, p.maxResult)
+		e = wire.Errorf(wire.CodeTooLarge, "with_vectors: %d matches of %d values cannot fit the server's max payload of %d bytes; ask for fewer", r.TopK, dim, p.maxResult)
 	}
 	if e == nil {
 		// Only store and process create a memory; a retrieve or a forget
 		// of one that does not exist finds nothing.
-		s.mem, e = p.memoryFor(o.memory, o.op == OpStore || o.op == OpProcess)
+		s.mem, e = p.mems.get(o.Memory, o.Op == wire.OpStore || o.Op == wire.OpProcess)
 	}
 	if e != nil {
 		s.fail(e)
 		return
 	}
 	if s.mem == nil {
-		o.withMatches = o.op == OpRetrieve
-		if o.op == OpForget {
-			o.id = string(r.ID)
+		o.WithMatches = o.Op == wire.OpRetrieve
+		if o.Op == wire.OpForget {
+			o.ID = string(r.ID)
 		}
 	}
 }
@@ -125,63 +125,63 @@ func (p *Processor) plan(m *memory) {
 	for _, i := range m.reqs {
 		s := &p.slots[i]
 		r, o := &s.req, &s.out
-		if p.cfg.Hook != nil && r.Has(hasID) {
+		if p.cfg.Hook != nil && r.Has(wire.HasID) {
 			p.cfg.Hook(HookRequest + string(r.ID))
 		}
-		switch o.op {
-		case OpStore, OpProcess:
+		switch o.Op {
+		case wire.OpStore, wire.OpProcess:
 			moral := filter.DefaultMoral
 			switch {
-			case r.Has(hasMoral):
+			case r.Has(wire.HasMoral):
 				moral = r.Moral
-			case r.Has(hasText):
+			case r.Has(wire.HasText):
 				moral = filter.Score(string(r.Text))
 			}
 			accepted, threshold := m.filter.Decide(moral)
-			o.decided, o.moral, o.threshold = true, moral, threshold
+			o.Decided, o.Moral, o.Threshold = true, moral, threshold
 			s.filterAfter = m.filter.State()
 			s.applied = true
-			if r.Has(hasID) {
-				o.id = string(r.ID)
+			if r.Has(wire.HasID) {
+				o.ID = string(r.ID)
 			} else {
-				o.id = strconv.FormatUint(o.seq, 10)
+				o.ID = strconv.FormatUint(o.Seq, 10)
 			}
-			o.withMatches = o.op == OpProcess
+			o.WithMatches = o.Op == wire.OpProcess
 			switch {
 			case !accepted:
-				o.reason = "moral"
+				o.Reason = "moral"
 			case r.Confidence < 0.5:
-				o.reason = "low_confidence"
+				o.Reason = "low_confidence"
 			default:
-				o.accepted = true
+				o.Accepted = true
 			}
-			if !o.accepted {
+			if !o.Accepted {
 				continue
 			}
-			if o.op == OpProcess {
+			if o.Op == wire.OpProcess {
 				s.retrieveOp = len(m.ops)
 				m.ops = append(m.ops, retrieveOp(r))
 			}
 			s.meta = s.meta[:0]
-			if r.Has(hasMeta) {
-				s.meta = append(append(s.meta, metaTag(o.enc)), r.Meta...)
+			if r.Has(wire.HasMeta) {
+				s.meta = append(append(s.meta, wire.MetaTag(o.Enc)), r.Meta...)
 			}
 			s.storeOp = len(m.ops)
-			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpStore, ID: o.id, Vector: r.Vector, Phase: r.Phase, Confidence: r.Confidence, Meta: s.meta})
-		case OpRetrieve:
-			o.withMatches = true
+			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpStore, ID: o.ID, Vector: r.Vector, Phase: r.Phase, Confidence: r.Confidence, Meta: s.meta})
+		case wire.OpRetrieve:
+			o.WithMatches = true
 			s.retrieveOp = len(m.ops)
 			m.ops = append(m.ops, retrieveOp(r))
-		case OpForget:
+		case wire.OpForget:
 			s.applied = true
-			o.id = string(r.ID)
+			o.ID = string(r.ID)
 			s.forgetOp = len(m.ops)
-			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpForget, ID: o.id})
+			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpForget, ID: o.ID})
 		}
 	}
 }
 
-func retrieveOp(r *Request) pelm.Op {
+func retrieveOp(r *wire.Request) pelm.Op {
 	return pelm.Op{Kind: pelm.OpRetrieve, Vector: r.Vector, Phase: r.Phase, Tolerance: r.Tolerance,
 		TopK: r.TopK, MinConfidence: r.MinConfidence, WithVectors: r.WithVectors}
 }
@@ -202,7 +202,7 @@ func (p *Processor) execute(m *memory) {
 		// the requests go to the DLQ instead of taking the service down.
 		p.log.Error().Err(err).Str("memory", m.name).Msg("memory refused a batch")
 		for _, i := range m.reqs {
-			p.slots[i].fail(reqErr(CodeInternal, "memory %q: %v", m.name, err))
+			p.slots[i].fail(wire.Errorf(wire.CodeInternal, "memory %q: %v", m.name, err))
 			p.slots[i].applied = false
 		}
 		p.stale = true // the filter decided already: reload it from what is durable
@@ -212,14 +212,14 @@ func (p *Processor) execute(m *memory) {
 		s := &p.slots[i]
 		o := &s.out
 		if s.retrieveOp >= 0 {
-			o.matches = m.results[s.retrieveOp].Matches // valid until this memory's next Apply
+			o.Matches = appendMatches(o.Matches[:0], m.results[s.retrieveOp].Matches)
 		}
 		if s.storeOp >= 0 {
 			res := &m.results[s.storeOp]
-			o.evicted, o.hasEvicted = res.Evicted, res.HasEvicted
+			o.Evicted, o.HasEvicted = res.Evicted, res.HasEvicted
 		}
 		if s.forgetOp >= 0 {
-			o.found = m.results[s.forgetOp].Found
+			o.Found = m.results[s.forgetOp].Found
 		}
 	}
 }
@@ -234,4 +234,15 @@ func (m *memory) apply() (err error) {
 	}()
 	m.mem.Apply(m.ops, m.results)
 	return nil
+}
+
+// appendMatches copies a retrieve's matches for the result encoder. Their
+// strings, metas and vectors are not copied: they stay valid until the
+// memory's next Apply, after the batch's results are encoded.
+func appendMatches(dst []wire.Match, ms []pelm.Match) []wire.Match {
+	for i := range ms {
+		m := &ms[i]
+		dst = append(dst, wire.Match{ID: m.ID, Score: m.Score, Phase: m.Phase, Confidence: m.Confidence, Meta: m.Meta, Vector: m.Vector})
+	}
+	return dst
 }

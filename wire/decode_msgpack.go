@@ -1,4 +1,4 @@
-package processor
+package wire
 
 import (
 	"bytes"
@@ -10,31 +10,31 @@ import (
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// msgpackDecoder decodes request bodies with msgpack's low-level reader,
+// Decoder decodes request bodies with msgpack's low-level reader,
 // checking every declared length against the bytes the message still holds
 // before it reads or allocates anything: a 13-byte message that declares an
 // array of four billion numbers is refused at once. It reuses its state and
 // does not allocate on success.
-type msgpackDecoder struct {
+type Decoder struct {
 	r    bytes.Reader
 	d    *msgpack.Decoder
 	data []byte
 }
 
-func newMsgpackDecoder() *msgpackDecoder {
-	md := &msgpackDecoder{}
+func NewDecoder() *Decoder {
+	md := &Decoder{}
 	md.d = msgpack.NewDecoder(&md.r)
 	return md
 }
 
-func (md *msgpackDecoder) pos() int { return len(md.data) - md.r.Len() }
+func (md *Decoder) pos() int { return len(md.data) - md.r.Len() }
 
-func (md *msgpackDecoder) seek(pos int) { _, _ = md.r.Seek(int64(pos), io.SeekStart) }
+func (md *Decoder) seek(pos int) { _, _ = md.r.Seek(int64(pos), io.SeekStart) }
 
-var errTruncated = reqErr(CodeBadEncoding, "msgpack: message ends inside a value")
+var errTruncated = Errorf(CodeBadEncoding, "msgpack: message ends inside a value")
 
 // decode fills req from a msgpack map. dim is the memory's dimension.
-func (md *msgpackDecoder) decode(data []byte, dim int, req *Request) *RequestError {
+func (md *Decoder) Decode(data []byte, dim int, req *Request) *Error {
 	md.data = data
 	md.r.Reset(data)
 	md.d.Reset(&md.r)
@@ -42,17 +42,17 @@ func (md *msgpackDecoder) decode(data []byte, dim int, req *Request) *RequestErr
 
 	c, err := md.d.PeekCode()
 	if err != nil {
-		return reqErr(CodeBadEncoding, "msgpack: empty body")
+		return Errorf(CodeBadEncoding, "msgpack: empty body")
 	}
 	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
-		return reqErr(CodeBadEncoding, "msgpack: body is %s, want a map", codeKind(c))
+		return Errorf(CodeBadEncoding, "msgpack: body is %s, want a map", codeKind(c))
 	}
 	n, err := md.d.DecodeMapLen()
 	if err != nil {
 		return errTruncated
 	}
 	if n > md.r.Len()/2 {
-		return reqErr(CodeBadEncoding, "msgpack: map declares %d entries, the message holds at most %d", n, md.r.Len()/2)
+		return Errorf(CodeBadEncoding, "msgpack: map declares %d entries, the message holds at most %d", n, md.r.Len()/2)
 	}
 	for i := 0; i < n; i++ {
 		key, e := md.str("key")
@@ -64,33 +64,33 @@ func (md *msgpackDecoder) decode(data []byte, dim int, req *Request) *RequestErr
 		}
 	}
 	if md.r.Len() != 0 {
-		return reqErr(CodeBadEncoding, "msgpack: %d bytes after the map", md.r.Len())
+		return Errorf(CodeBadEncoding, "msgpack: %d bytes after the map", md.r.Len())
 	}
 	return nil
 }
 
 // str reads a string (or bin) and returns it as a view into the message.
-func (md *msgpackDecoder) str(what string) ([]byte, *RequestError) {
+func (md *Decoder) str(what string) ([]byte, *Error) {
 	c, err := md.d.PeekCode()
 	if err != nil {
 		return nil, errTruncated
 	}
 	if !msgpcode.IsString(c) && !msgpcode.IsBin(c) {
-		return nil, reqErr(CodeBadRequest, "%s: got %s, want a string", what, codeKind(c))
+		return nil, Errorf(CodeBadRequest, "%s: got %s, want a string", what, codeKind(c))
 	}
 	n, err := md.d.DecodeBytesLen()
 	if err != nil {
 		return nil, errTruncated
 	}
 	if n > md.r.Len() {
-		return nil, reqErr(CodeBadEncoding, "msgpack: %s declares %d bytes, %d remain", what, n, md.r.Len())
+		return nil, Errorf(CodeBadEncoding, "msgpack: %s declares %d bytes, %d remain", what, n, md.r.Len())
 	}
 	p := md.pos()
 	md.seek(p + n)
 	return md.data[p : p+n], nil
 }
 
-func (md *msgpackDecoder) field(f field, dim int, req *Request) *RequestError {
+func (md *Decoder) field(f fieldKey, dim int, req *Request) *Error {
 	c, err := md.d.PeekCode()
 	if err != nil {
 		return errTruncated
@@ -104,7 +104,7 @@ func (md *msgpackDecoder) field(f field, dim int, req *Request) *RequestError {
 		return md.skip(0)
 	case isNumberField(f):
 		if !isNumberCode(c) {
-			return reqErr(CodeBadRequest, "%s: got %s, want a number", f, codeKind(c))
+			return Errorf(CodeBadRequest, "%s: got %s, want a number", f, codeKind(c))
 		}
 		v, err := md.d.DecodeFloat64()
 		if err != nil {
@@ -113,29 +113,29 @@ func (md *msgpackDecoder) field(f field, dim int, req *Request) *RequestError {
 		return req.setNumber(f, v)
 	case f == fID || f == fText:
 		if !msgpcode.IsString(c) {
-			return reqErr(CodeBadRequest, "%s: got %s, want a string", f, codeKind(c))
+			return Errorf(CodeBadRequest, "%s: got %s, want a string", f, codeKind(c))
 		}
 		s, e := md.str(f.String())
 		if e != nil {
 			return e
 		}
 		if f == fID {
-			req.ID, req.has = s, req.has|hasID
+			req.ID, req.has = s, req.has|HasID
 		} else {
-			req.Text, req.has = s, req.has|hasText
+			req.Text, req.has = s, req.has|HasText
 		}
 	case f == fWithVectors:
 		if c != msgpcode.True && c != msgpcode.False {
-			return reqErr(CodeBadRequest, "with_vectors: got %s, want a bool", codeKind(c))
+			return Errorf(CodeBadRequest, "with_vectors: got %s, want a bool", codeKind(c))
 		}
 		md.seek(md.pos() + 1)
-		req.WithVectors, req.has = c == msgpcode.True, req.has|hasWithVectors
+		req.WithVectors, req.has = c == msgpcode.True, req.has|HasWithVectors
 	case f == fMeta:
 		start := md.pos()
 		if e := md.skip(0); e != nil {
 			return e
 		}
-		req.Meta, req.has = md.data[start:md.pos()], req.has|hasMeta
+		req.Meta, req.has = md.data[start:md.pos()], req.has|HasMeta
 	case f == fVector:
 		return md.vector(c, dim, req)
 	}
@@ -144,7 +144,7 @@ func (md *msgpackDecoder) field(f field, dim int, req *Request) *RequestError {
 
 // vector decodes an array of numbers or a bin of little-endian float32
 // straight into req.Vector.
-func (md *msgpackDecoder) vector(c byte, dim int, req *Request) *RequestError {
+func (md *Decoder) vector(c byte, dim int, req *Request) *Error {
 	switch {
 	case msgpcode.IsBin(c):
 		b, e := md.str("vector")
@@ -152,31 +152,31 @@ func (md *msgpackDecoder) vector(c byte, dim int, req *Request) *RequestError {
 			return e
 		}
 		if len(b) != 4*dim {
-			return reqErr(CodeBadDimension, "vector: bin of %d bytes, want %d float32 (%d bytes)", len(b), dim, 4*dim)
+			return Errorf(CodeBadDimension, "vector: bin of %d bytes, want %d float32 (%d bytes)", len(b), dim, 4*dim)
 		}
 		v := req.Vector[:dim]
 		for i := range v {
 			x := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 			if x != x || math.IsInf(float64(x), 0) {
-				return reqErr(CodeBadValue, "vector[%d]: %v is not finite", i, x)
+				return Errorf(CodeBadValue, "vector[%d]: %v is not finite", i, x)
 			}
 			v[i] = x
 		}
-		req.Vector, req.has = v, req.has|hasVector
+		req.Vector, req.has = v, req.has|HasVector
 		return nil
 	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
 	default:
-		return reqErr(CodeBadRequest, "vector: got %s, want an array of numbers or a bin of float32", codeKind(c))
+		return Errorf(CodeBadRequest, "vector: got %s, want an array of numbers or a bin of float32", codeKind(c))
 	}
 	n, err := md.d.DecodeArrayLen()
 	if err != nil {
 		return errTruncated
 	}
 	if n > md.r.Len() {
-		return reqErr(CodeBadEncoding, "msgpack: vector declares %d elements, %d bytes remain", n, md.r.Len())
+		return Errorf(CodeBadEncoding, "msgpack: vector declares %d elements, %d bytes remain", n, md.r.Len())
 	}
 	if n != dim {
-		return reqErr(CodeBadDimension, "vector: %d elements, want %d", n, dim)
+		return Errorf(CodeBadDimension, "vector: %d elements, want %d", n, dim)
 	}
 	v := req.Vector[:dim]
 	p, data := md.pos(), md.data
@@ -206,7 +206,7 @@ func (md *msgpackDecoder) vector(c byte, dim int, req *Request) *RequestError {
 			if c == msgpcode.Float || c == msgpcode.Double {
 				return errTruncated
 			}
-			return reqErr(CodeBadRequest, "vector[%d]: got %s, want a number", i, codeKind(c))
+			return Errorf(CodeBadRequest, "vector[%d]: got %s, want a number", i, codeKind(c))
 		}
 		f, e := checkFloat32(i, x)
 		if e != nil {
@@ -215,12 +215,12 @@ func (md *msgpackDecoder) vector(c byte, dim int, req *Request) *RequestError {
 		v[i] = f
 	}
 	md.seek(p)
-	req.Vector, req.has = v, req.has|hasVector
+	req.Vector, req.has = v, req.has|HasVector
 	return nil
 }
 
 // skip passes over one value of any kind, bounded in length and depth.
-func (md *msgpackDecoder) skip(depth int) *RequestError {
+func (md *Decoder) skip(depth int) *Error {
 	p, data := md.pos(), md.data
 	if p >= len(data) {
 		return errTruncated
@@ -279,15 +279,15 @@ func (md *msgpackDecoder) skip(depth int) *RequestError {
 	case c == msgpcode.Ext32:
 		header, size = 5, be(4)+1
 	default:
-		return reqErr(CodeBadEncoding, "msgpack: invalid code 0x%02x", c)
+		return Errorf(CodeBadEncoding, "msgpack: invalid code 0x%02x", c)
 	}
 	if size < 0 || count < 0 || p+header+size > len(data) || count > len(data)-p-header {
 		return errTruncated
 	}
 	md.seek(p + header + size)
 	if count > 0 {
-		if depth >= maxDepth {
-			return reqErr(CodeTooLarge, "msgpack: nested deeper than %d levels", maxDepth)
+		if depth >= MaxDepth {
+			return Errorf(CodeTooLarge, "msgpack: nested deeper than %d levels", MaxDepth)
 		}
 		for i := 0; i < count; i++ {
 			if e := md.skip(depth + 1); e != nil {

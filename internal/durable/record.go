@@ -1,4 +1,4 @@
-package processor
+package durable
 
 import (
 	"bytes"

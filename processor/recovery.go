@@ -8,7 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/pelm-dev/pelm/internal/durable"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // recoveredMsg is a request that an earlier processor pulled and never
@@ -25,7 +26,7 @@ func (m *recoveredMsg) Metadata() (*jetstream.MsgMetadata, error) {
 		Sequence:     jetstream.SequencePair{Stream: m.raw.Sequence},
 		NumDelivered: 2, // it was delivered once, to the processor that died
 		Timestamp:    m.raw.Time,
-		Stream:       RequestsStream,
+		Stream:       wire.RequestsStream,
 		Consumer:     ConsumerName,
 	}, nil
 }
@@ -53,37 +54,8 @@ func (m *recoveredMsg) finish() error {
 	return err
 }
 
-// recoveryMarker records, in the state stream, what a recovery is running,
-// so that a request that kills the processor every time it runs (a poison
-// request) is found and set aside instead of killing it forever: JetStream
-// cannot count these attempts, since recovered requests are read back
-// rather than redelivered.
-type recoveryMarker struct {
-	From     uint64 `msgpack:"from"`     // first pending request when the recovery began; 0: none running
-	Seq      uint64 `msgpack:"seq"`      // the request being run alone, in isolation mode
-	Attempts int    `msgpack:"attempts"` // how often Seq has been run alone
-}
-
-func (p *Processor) readMarker(ctx context.Context) (recoveryMarker, error) {
-	var m recoveryMarker
-	st, err := p.js.Stream(ctx, StateStream)
-	if err != nil {
-		return m, err
-	}
-	raw, err := st.GetLastMsgForSubject(ctx, p.subj.base+"recovering")
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return m, nil
-	}
-	if err != nil {
-		return m, err
-	}
-	return m, msgpack.Unmarshal(raw.Data, &m)
-}
-
-func (p *Processor) writeMarker(ctx context.Context, m recoveryMarker) error {
-	_, err := p.js.Publish(ctx, p.subj.base+"recovering", encodeRecord(m))
-	return err
-}
+// recoveryTimeout bounds a recovery as a whole.
+const recoveryTimeout = 2 * time.Minute
 
 // recoverPending runs, before anything new is pulled, the requests that a
 // processor which died had pulled and not acknowledged. Without this
@@ -99,17 +71,17 @@ func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer,
 	if err != nil {
 		return fmt.Errorf("%w: consumer info: %w", ErrSetup, err)
 	}
-	marker, err := p.readMarker(ctx)
+	marker, err := p.store.ReadMarker(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 	}
 	if ci.NumAckPending == 0 {
 		if marker.From != 0 {
-			return p.writeMarker(ctx, recoveryMarker{})
+			return p.store.WriteMarker(ctx, durable.Marker{})
 		}
 		return nil
 	}
-	st, err := p.js.Stream(ctx, RequestsStream)
+	st, err := p.js.Stream(ctx, wire.RequestsStream)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
@@ -125,14 +97,14 @@ func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer,
 		pending = append(pending, raw)
 	}
 	if len(pending) == 0 {
-		return p.writeMarker(ctx, recoveryMarker{})
+		return p.store.WriteMarker(ctx, durable.Marker{})
 	}
 	isolate := false
 	for _, raw := range pending {
 		isolate = isolate || raw.Sequence == marker.From
 	}
 	if !isolate {
-		if err := p.writeMarker(ctx, recoveryMarker{From: pending[0].Sequence}); err != nil {
+		if err := p.store.WriteMarker(ctx, durable.Marker{From: pending[0].Sequence}); err != nil {
 			return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 		}
 		var batch []jetstream.Msg
@@ -153,13 +125,13 @@ func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer,
 				attempts = marker.Attempts + 1
 			}
 			if attempts > p.cfg.MaxDeliver {
-				reason := reqErr(CodeInternal, "the processor died %d times running this request", attempts-1)
+				reason := wire.Errorf(wire.CodeInternal, "the processor died %d times running this request", attempts-1)
 				if err := p.deadLetterRaw(ctx, st, raw, reason); err != nil {
 					return fmt.Errorf("%w: dead-letter request %d: %w", ErrSetup, raw.Sequence, err)
 				}
 				continue
 			}
-			if err := p.writeMarker(ctx, recoveryMarker{From: raw.Sequence, Seq: raw.Sequence, Attempts: attempts}); err != nil {
+			if err := p.store.WriteMarker(ctx, durable.Marker{From: raw.Sequence, Seq: raw.Sequence, Attempts: attempts}); err != nil {
 				return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 			}
 			b([]jetstream.Msg{&recoveredMsg{raw: raw, st: st}})
@@ -167,5 +139,5 @@ func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer,
 	}
 	p.log.Info().Int("requests", len(pending)).Bool("one_at_a_time", isolate).
 		Msg("requests of a processor that stopped unexpectedly recovered")
-	return p.writeMarker(ctx, recoveryMarker{})
+	return p.store.WriteMarker(ctx, durable.Marker{})
 }

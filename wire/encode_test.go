@@ -1,4 +1,4 @@
-package processor
+package wire
 
 import (
 	"encoding/json"
@@ -27,7 +27,7 @@ func TestMetaAcrossEncodings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := metaAs(append([]byte{metaTagMsgpack}, raw...), JSON)
+			got := metaAs(append([]byte{MetaTagMsgpack}, raw...), JSON)
 			var g, w any
 			if err := json.Unmarshal(got, &g); err != nil {
 				t.Fatalf("%s is not JSON: %v", got, err)
@@ -39,7 +39,7 @@ func TestMetaAcrossEncodings(t *testing.T) {
 				t.Errorf("msgpack meta as JSON: %s, want %s", got, tc.wantJSON)
 			}
 			// and back: JSON stored, msgpack asked for
-			back := metaAs(append([]byte{metaTagJSON}, got...), Msgpack)
+			back := metaAs(append([]byte{MetaTagJSON}, got...), Msgpack)
 			var v any
 			if err := msgpack.Unmarshal(back, &v); err != nil {
 				t.Fatalf("JSON meta as msgpack does not decode: %v", err)

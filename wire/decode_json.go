@@ -1,4 +1,4 @@
-package processor
+package wire
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 // decodeJSON fills req from a JSON object. JSON is the convenience encoding
 // for people and scripts: it is bounded (a JSON array cannot declare a
 // length) but not allocation-free.
-func decodeJSON(data []byte, dim int, req *Request) *RequestError {
+func DecodeJSON(data []byte, dim int, req *Request) *Error {
 	req.reset()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -20,7 +20,7 @@ func decodeJSON(data []byte, dim int, req *Request) *RequestError {
 		return jsonErr(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return reqErr(CodeBadEncoding, "json: body is not an object")
+		return Errorf(CodeBadEncoding, "json: body is not an object")
 	}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -40,16 +40,16 @@ func decodeJSON(data []byte, dim int, req *Request) *RequestError {
 		return jsonErr(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return reqErr(CodeBadEncoding, "json: data after the object")
+		return Errorf(CodeBadEncoding, "json: data after the object")
 	}
 	return nil
 }
 
-func jsonErr(err error) *RequestError {
+func jsonErr(err error) *Error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return reqErr(CodeBadEncoding, "json: body ends inside a value")
+		return Errorf(CodeBadEncoding, "json: body ends inside a value")
 	}
-	return reqErr(CodeBadEncoding, "json: %v", err)
+	return Errorf(CodeBadEncoding, "json: %v", err)
 }
 
 func jsonKind(raw []byte) string {
@@ -68,43 +68,43 @@ func jsonKind(raw []byte) string {
 	return "a number"
 }
 
-func jsonField(f field, raw json.RawMessage, dim int, req *Request) *RequestError {
+func jsonField(f fieldKey, raw json.RawMessage, dim int, req *Request) *Error {
 	if f == fUnknown || raw[0] == 'n' { // unknown fields are ignored; null means "not given"
 		return nil
 	}
 	switch {
 	case isNumberField(f):
 		if k := jsonKind(raw); k != "a number" {
-			return reqErr(CodeBadRequest, "%s: got %s, want a number", f, k)
+			return Errorf(CodeBadRequest, "%s: got %s, want a number", f, k)
 		}
 		v, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil {
-			return reqErr(CodeBadValue, "%s: %s is out of range", f, raw)
+			return Errorf(CodeBadValue, "%s: %s is out of range", f, raw)
 		}
 		return req.setNumber(f, v)
 	case f == fID || f == fText:
 		if raw[0] != '"' {
-			return reqErr(CodeBadRequest, "%s: got %s, want a string", f, jsonKind(raw))
+			return Errorf(CodeBadRequest, "%s: got %s, want a string", f, jsonKind(raw))
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return jsonErr(err)
 		}
 		if f == fID {
-			req.ID, req.has = []byte(s), req.has|hasID
+			req.ID, req.has = []byte(s), req.has|HasID
 		} else {
-			req.Text, req.has = []byte(s), req.has|hasText
+			req.Text, req.has = []byte(s), req.has|HasText
 		}
 	case f == fWithVectors:
 		if raw[0] != 't' && raw[0] != 'f' {
-			return reqErr(CodeBadRequest, "with_vectors: got %s, want a bool", jsonKind(raw))
+			return Errorf(CodeBadRequest, "with_vectors: got %s, want a bool", jsonKind(raw))
 		}
-		req.WithVectors, req.has = raw[0] == 't', req.has|hasWithVectors
+		req.WithVectors, req.has = raw[0] == 't', req.has|HasWithVectors
 	case f == fMeta:
-		if jsonDepth(raw) > maxDepth {
-			return reqErr(CodeTooLarge, "meta: nested deeper than %d levels", maxDepth)
+		if jsonDepth(raw) > MaxDepth {
+			return Errorf(CodeTooLarge, "meta: nested deeper than %d levels", MaxDepth)
 		}
-		req.Meta, req.has = raw, req.has|hasMeta
+		req.Meta, req.has = raw, req.has|HasMeta
 	case f == fVector:
 		return jsonVector(raw, dim, req)
 	}
@@ -113,9 +113,9 @@ func jsonField(f field, raw json.RawMessage, dim int, req *Request) *RequestErro
 
 // jsonVector parses an array of numbers that the json decoder has already
 // checked for syntax.
-func jsonVector(raw []byte, dim int, req *Request) *RequestError {
+func jsonVector(raw []byte, dim int, req *Request) *Error {
 	if raw[0] != '[' {
-		return reqErr(CodeBadRequest, "vector: got %s, want an array of numbers", jsonKind(raw))
+		return Errorf(CodeBadRequest, "vector: got %s, want an array of numbers", jsonKind(raw))
 	}
 	v := req.Vector[:dim]
 	n := 0
@@ -133,12 +133,12 @@ func jsonVector(raw []byte, dim int, req *Request) *RequestError {
 			end++
 		}
 		if k := jsonKind(raw[p:]); k != "a number" {
-			return reqErr(CodeBadRequest, "vector[%d]: got %s, want a number", n, k)
+			return Errorf(CodeBadRequest, "vector[%d]: got %s, want a number", n, k)
 		}
 		if n < dim {
 			x, err := strconv.ParseFloat(string(raw[p:end]), 64)
 			if err != nil {
-				return reqErr(CodeBadValue, "vector[%d]: %s is not a finite float32", n, raw[p:end])
+				return Errorf(CodeBadValue, "vector[%d]: %s is not a finite float32", n, raw[p:end])
 			}
 			f, e := checkFloat32(n, x)
 			if e != nil {
@@ -150,9 +150,9 @@ func jsonVector(raw []byte, dim int, req *Request) *RequestError {
 		p = end
 	}
 	if n != dim {
-		return reqErr(CodeBadDimension, "vector: %d elements, want %d", n, dim)
+		return Errorf(CodeBadDimension, "vector: %d elements, want %d", n, dim)
 	}
-	req.Vector, req.has = v, req.has|hasVector
+	req.Vector, req.has = v, req.has|HasVector
 	return nil
 }
 

@@ -1,7 +1,9 @@
-package processor
+package durable
 
 import (
 	"reflect"
+
+	"github.com/pelm-dev/pelm/filter"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -50,32 +52,32 @@ func TestRecordEncoderAllocs(t *testing.T) {
 // the entries a restore decodes are the batch's effectful requests, in
 // order, with every field as encoded; a retrieve leaves no entry.
 func TestJournalRoundTrip(t *testing.T) {
-	p := &Processor{slots: make([]slot, 4)}
-	store, retrieve, forget, refused := &p.slots[0], &p.slots[1], &p.slots[2], &p.slots[3]
-	*store = slot{applied: true, storeOp: 0, forgetOp: -1, meta: []byte{1, 'm'}, body: []byte("r1"), subject: "pelm.res.m.store"}
-	store.out = outcome{seq: 7, memory: "m", id: "a", decided: true, reqID: "req-7", ctype: "application/json"}
-	store.req = Request{Vector: []float32{1, -2.5}, Phase: 0.25, Confidence: 0.75}
-	store.filterAfter.Threshold, store.filterAfter.EMA = 0.55, 0.6
-	*retrieve = slot{storeOp: -1, forgetOp: -1}
-	*forget = slot{applied: true, storeOp: -1, forgetOp: 0, body: []byte("r3"), subject: "app.results.x"}
-	forget.out = outcome{seq: 9, memory: "n", id: "b"}
-	*refused = slot{applied: true, storeOp: -1, forgetOp: -1, body: []byte("r4"), subject: "pelm.res.m.process"}
-	refused.out = outcome{seq: 10, memory: "m", decided: true}
-	refused.filterAfter.Threshold, refused.filterAfter.EMA = 0.6, 0.4
-
+	s := &Store{}
+	entries := []Entry{
+		{Seq: 7, Memory: "m", Kind: KindStore, Decided: true, Filter: filter.State{Threshold: 0.55, EMA: 0.6}, ID: "a",
+			Vector: []float32{1, -2.5}, Phase: 0.25, Confidence: 0.75, Meta: []byte{1, 'm'},
+			Result: Result{Body: []byte("r1"), Subject: "pelm.res.m.store", ContentType: "application/json", ReqID: "req-7"}},
+		{Seq: 9, Memory: "n", Kind: KindForget, ID: "b", Found: true,
+			Result: Result{Body: []byte("r3"), Subject: "app.results.x", ContentType: "application/msgpack"}},
+		{Seq: 10, Memory: "m", Kind: KindNone, Decided: true, Filter: filter.State{Threshold: 0.6, EMA: 0.4},
+			Result: Result{Body: []byte("r4"), Subject: "pelm.res.m.process", ContentType: "application/msgpack"}},
+	}
 	var rec journalRecord
-	if err := msgpack.Unmarshal(p.encodeJournal(&recordEncoder{}, 3), &rec); err != nil {
+	if err := msgpack.Unmarshal(s.encodeJournal(entries), &rec); err != nil {
 		t.Fatal(err)
 	}
 	want := []journalEntry{
-		{Seq: 7, Memory: "m", Kind: effectStore, Decided: true, Threshold: 0.55, EMA: 0.6, ID: "a",
+		{Seq: 7, Memory: "m", Kind: uint8(KindStore), Decided: true, Threshold: 0.55, EMA: 0.6, ID: "a",
 			Vector: appendVector(nil, []float32{1, -2.5}), Phase: 0.25, Confidence: 0.75, Meta: []byte{1, 'm'},
 			Result: []byte("r1"), Subject: "pelm.res.m.store", CType: "application/json", ReqID: "req-7"},
-		{Seq: 9, Memory: "n", Kind: effectForget, ID: "b", Result: []byte("r3"), Subject: "app.results.x", CType: "application/msgpack"},
-		{Seq: 10, Memory: "m", Kind: effectNone, Decided: true, Threshold: 0.6, EMA: 0.4,
+		{Seq: 9, Memory: "n", Kind: uint8(KindForget), ID: "b", Result: []byte("r3"), Subject: "app.results.x", CType: "application/msgpack"},
+		{Seq: 10, Memory: "m", Kind: uint8(KindNone), Decided: true, Threshold: 0.6, EMA: 0.4,
 			Result: []byte("r4"), Subject: "pelm.res.m.process", CType: "application/msgpack"},
 	}
 	if !reflect.DeepEqual(rec.Entries, want) {
 		t.Errorf("journal round trip:\n got %+v\nwant %+v", rec.Entries, want)
+	}
+	if got := vectorFrom(s.vecs[0]); !reflect.DeepEqual(got, []float32{1, -2.5}) {
+		t.Errorf("the store's vector kept for the state: %v", got)
 	}
 }

@@ -1,4 +1,4 @@
-package processor
+package durable
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/filter"
-	"github.com/pelm-dev/pelm/pelm"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -36,13 +35,6 @@ func journalStreamConfig(prefix string) jetstream.StreamConfig {
 		Discard:   jetstream.DiscardOld,
 	}
 }
-
-// Kinds of a journal entry's effect on its memory.
-const (
-	effectNone   = 0 // the filter decided (and perhaps refused) without storing
-	effectStore  = 1
-	effectForget = 2
-)
 
 // journalEntry is one effectful request as the journal holds it.
 type journalEntry struct {
@@ -91,44 +83,41 @@ func (m journalMark) covers(last uint64, i int) bool {
 	return last < m.Record || (last == m.Record && i < m.Entries)
 }
 
-// encodeJournal writes the record of the batch's n effectful slots.
-func (p *Processor) encodeJournal(e *recordEncoder, n int) []byte {
+// encodeJournal writes the record of a batch's entries, converting each
+// store's vector to little-endian bytes once (s.vecs[i]), for the journal
+// and for the per-item state.
+func (s *Store) encodeJournal(entries []Entry) []byte {
+	e := &s.jenc
 	enc := e.start()
 	e.check(enc.EncodeMapLen(1))
 	e.check(enc.EncodeString("e"))
-	e.check(enc.EncodeArrayLen(n))
-	for i := range p.slots {
-		s := &p.slots[i]
-		if !s.effectful() {
-			continue
-		}
-		o := &s.out
-		kind, id, vec := effectNone, "", []byte(nil)
-		switch {
-		case s.storeOp >= 0:
-			kind, id = effectStore, o.id
-			s.vecLE = appendVector(s.vecLE[:0], s.req.Vector)
-			vec = s.vecLE
-		case s.forgetOp >= 0:
-			kind, id = effectForget, o.id
+	e.check(enc.EncodeArrayLen(len(entries)))
+	for len(s.vecs) < len(entries) {
+		s.vecs = append(s.vecs, nil)
+	}
+	for i := range entries {
+		en := &entries[i]
+		s.vecs[i] = s.vecs[i][:0]
+		if en.Kind == KindStore {
+			s.vecs[i] = appendVector(s.vecs[i], en.Vector)
 		}
 		e.check(enc.EncodeMapLen(15))
-		e.u64("s", o.seq)
-		e.str("m", o.memory)
-		e.u64("k", uint64(kind))
+		e.u64("s", en.Seq)
+		e.str("m", en.Memory)
+		e.u64("k", uint64(en.Kind))
 		e.check(enc.EncodeString("d"))
-		e.check(enc.EncodeBool(o.decided))
-		e.f64("t", s.filterAfter.Threshold)
-		e.f64("ema", s.filterAfter.EMA)
-		e.str("id", id)
-		e.bin("v", vec)
-		e.f64("p", s.req.Phase)
-		e.f64("c", s.req.Confidence)
-		e.bin("mt", s.meta)
-		e.bin("r", s.body)
-		e.str("rs", s.subject)
-		e.str("rc", o.contentType())
-		e.str("ri", o.reqID)
+		e.check(enc.EncodeBool(en.Decided))
+		e.f64("t", en.Filter.Threshold)
+		e.f64("ema", en.Filter.EMA)
+		e.str("id", en.ID)
+		e.bin("v", s.vecs[i])
+		e.f64("p", en.Phase)
+		e.f64("c", en.Confidence)
+		e.bin("mt", en.Meta)
+		e.bin("r", en.Result.Body)
+		e.str("rs", en.Result.Subject)
+		e.str("rc", en.Result.ContentType)
+		e.str("ri", en.Result.ReqID)
 	}
 	return e.done()
 }
@@ -186,17 +175,17 @@ func parsePart(h string) (i, n int, ok bool) {
 
 // replayJournal reads the journal back: the results of every record still
 // there, and the effects of the entries past the materialised mark, which
-// it applies to the memories (restored from the per-item state up to that
+// it replays on the memories (restored from the per-item state up to that
 // mark) and queues for materialising again. It returns how many entries
-// it applied.
-func (p *Processor) replayJournal(ctx context.Context, call func() context.Context, mems map[string]*restoring) (int, error) {
+// it replayed.
+func (s *Store) replayJournal(ctx context.Context, call func() context.Context, a Applier) (int, error) {
 	var (
 		buf      []byte
 		want     = 1 // the part expected next
 		first    uint64
 		replayed int
 	)
-	err := p.readStream(ctx, call, JournalStream, p.journal.subject, func(msg jetstream.Msg) error {
+	err := s.readStream(ctx, call, JournalStream, s.journal.subject, func(msg jetstream.Msg) error {
 		md, err := msg.Metadata()
 		if err != nil {
 			return err
@@ -226,7 +215,7 @@ func (p *Processor) replayJournal(ctx context.Context, call func() context.Conte
 		if err := msgpack.Unmarshal(buf, &rec); err != nil {
 			return fmt.Errorf("journal record at %d: %w", first, err)
 		}
-		k, err := p.replayRecord(&rec, first, md.Sequence.Stream, mems)
+		k, err := s.replayRecord(&rec, first, md.Sequence.Stream, a)
 		replayed += k
 		return err
 	})
@@ -234,42 +223,26 @@ func (p *Processor) replayJournal(ctx context.Context, call func() context.Conte
 }
 
 // replayRecord restores one journal record.
-func (p *Processor) replayRecord(rec *journalRecord, first, last uint64, mems map[string]*restoring) (int, error) {
+func (s *Store) replayRecord(rec *journalRecord, first, last uint64, a Applier) (int, error) {
 	jr := &journalRec{first: first, last: last, entries: len(rec.Entries)}
-	p.jrecs = append(p.jrecs, jr)
+	s.jrecs = append(s.jrecs, jr)
 	replayed := 0
-	var res [1]pelm.Result
 	for i := range rec.Entries {
-		en := &rec.Entries[i]
-		p.done[en.Seq] = &doneEntry{seq: en.Seq, memory: en.Memory, subject: en.Subject, ctype: en.CType, reqID: en.ReqID,
-			body: en.Result, rec: jr}
+		je := &rec.Entries[i]
+		s.done[je.Seq] = &doneEntry{seq: je.Seq, rec: jr, Result: Result{Subject: je.Subject, ContentType: je.CType, ReqID: je.ReqID, Body: je.Result}}
 		jr.unconfirmed++
-		if p.matMark.covers(last, i) {
+		if s.matMark.covers(last, i) {
 			continue
 		}
-		m, err := p.restoredMemory(en.Memory, mems)
-		if err != nil {
-			return replayed, err
+		en := Entry{Seq: je.Seq, Memory: je.Memory, Decided: je.Decided, Filter: filter.State{Threshold: je.Threshold, EMA: je.EMA},
+			Kind: Kind(je.Kind), ID: je.ID, Phase: je.Phase, Confidence: je.Confidence, Meta: je.Meta}
+		if en.Kind == KindStore {
+			en.Vector = vectorFrom(je.Vector)
 		}
-		ef := effect{m: m, seq: en.Seq, decided: en.Decided, filter: filterRecord{Threshold: en.Threshold, EMA: en.EMA, Seq: en.Seq}}
-		switch en.Kind {
-		case effectStore:
-			vec, err := vectorFrom(en.Vector, p.dim)
-			if err != nil {
-				return replayed, fmt.Errorf("memory %q was journalled with another dimension than --dim %d: %w", en.Memory, p.dim, err)
-			}
-			m.mem.Apply([]pelm.Op{{Kind: pelm.OpStore, ID: en.ID, Vector: vec, Phase: en.Phase, Confidence: en.Confidence, Meta: en.Meta}}, res[:])
-			p.item = itemRecord{ID: en.ID, Vector: en.Vector, Phase: en.Phase, Confidence: en.Confidence, Meta: en.Meta, Seq: en.Seq}
-			ef.store = &p.item
-			ef.evicted, ef.hasEvict = res[0].Evicted, res[0].HasEvicted
-		case effectForget:
-			m.mem.Apply([]pelm.Op{{Kind: pelm.OpForget, ID: en.ID}}, res[:])
-			ef.forgot, ef.found = en.ID, res[0].Found
+		if err := a.Replay(je.Memory, &en); err != nil {
+			return replayed, fmt.Errorf("journal entry of request %d: %w", je.Seq, err)
 		}
-		if en.Decided {
-			m.filter.SetState(filter.State{Threshold: en.Threshold, EMA: en.EMA})
-		}
-		p.queueEffect(&ef, journalMark{Record: last, Entries: i + 1})
+		s.queue(&en, je.Vector, journalMark{Record: last, Entries: i + 1})
 		replayed++
 	}
 	return replayed, nil

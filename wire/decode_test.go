@@ -1,4 +1,4 @@
-package processor
+package wire
 
 import (
 	"math"
@@ -23,12 +23,12 @@ func TestDecodeMsgpackFields(t *testing.T) {
 		"confidence": 0.9, "meta": map[string]any{"a": []int{1, 2}}, "tolerance": 0.1, "top_k": 7,
 		"min_confidence": 0.2, "with_vectors": true, "unknown": map[string]any{"deep": []any{1, "x", nil}},
 	})
-	md := newMsgpackDecoder()
+	md := NewDecoder()
 	r := &Request{Vector: make([]float32, 0, 4)}
-	if e := md.decode(body, 4, r); e != nil {
+	if e := md.Decode(body, 4, r); e != nil {
 		t.Fatal(e)
 	}
-	if e := r.validate(OpProcess, Defaults{Tolerance: 0.15, TopK: 5}); e != nil {
+	if e := r.Validate(OpProcess, Defaults{Tolerance: 0.15, TopK: 5}); e != nil {
 		t.Fatal(e)
 	}
 	want := []float32{1, -2, 3.5, 4}
@@ -48,12 +48,12 @@ func TestDecodeMsgpackFields(t *testing.T) {
 }
 
 func TestDecodeDefaults(t *testing.T) {
-	md := newMsgpackDecoder()
+	md := NewDecoder()
 	r := &Request{Vector: make([]float32, 0, 2)}
-	if e := md.decode(mustMsgpack(t, map[string]any{"vector": []int{1, 0}, "phase": 1, "top_k": nil}), 2, r); e != nil {
+	if e := md.Decode(mustMsgpack(t, map[string]any{"vector": []int{1, 0}, "phase": 1, "top_k": nil}), 2, r); e != nil {
 		t.Fatal(e)
 	}
-	if e := r.validate(OpRetrieve, Defaults{Tolerance: 0.15, TopK: 5}); e != nil {
+	if e := r.Validate(OpRetrieve, Defaults{Tolerance: 0.15, TopK: 5}); e != nil {
 		t.Fatal(e)
 	}
 	if r.Tolerance != 0.15 || r.TopK != 5 || r.Confidence != 1 || r.MinConfidence != 0 || r.WithVectors {
@@ -88,18 +88,18 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "json id number", body: []byte(`{"id": 3}`), json: true, op: OpForget, code: CodeBadRequest},
 		{name: "json empty vector", body: []byte(`{"vector":[],"phase":0}`), json: true, op: OpStore, code: CodeBadDimension},
 	}
-	md := newMsgpackDecoder()
+	md := NewDecoder()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Request{Vector: make([]float32, 0, 4)}
-			var e *RequestError
+			var e *Error
 			if tc.json {
-				e = decodeJSON(tc.body, 4, r)
+				e = DecodeJSON(tc.body, 4, r)
 			} else {
-				e = md.decode(tc.body, 4, r)
+				e = md.Decode(tc.body, 4, r)
 			}
 			if e == nil {
-				e = r.validate(tc.op, Defaults{Tolerance: 0.15, TopK: 5})
+				e = r.Validate(tc.op, Defaults{Tolerance: 0.15, TopK: 5})
 			}
 			switch {
 			case tc.code == "" && e != nil:
@@ -119,13 +119,13 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 		vec[i] = float32(i%7) - 3
 	}
 	body := mustMsgpack(t, map[string]any{"vector": vec, "phase": 0.5, "id": "item-1", "moral": 0.9, "meta": map[string]any{"k": "v"}})
-	md := newMsgpackDecoder()
+	md := NewDecoder()
 	r := &Request{Vector: make([]float32, 0, 384)}
 	allocs := testing.AllocsPerRun(200, func() {
-		if e := md.decode(body, 384, r); e != nil {
+		if e := md.Decode(body, 384, r); e != nil {
 			t.Fatal(e)
 		}
-		if e := r.validate(OpStore, Defaults{Tolerance: 0.15, TopK: 5}); e != nil {
+		if e := r.Validate(OpStore, Defaults{Tolerance: 0.15, TopK: 5}); e != nil {
 			t.Fatal(e)
 		}
 	})
@@ -140,12 +140,12 @@ func BenchmarkDecodeMsgpack(b *testing.B) {
 		vec[i] = float32(math.Sin(float64(i)))
 	}
 	body := mustMsgpack(b, map[string]any{"vector": vec, "phase": 0.5, "id": strings.Repeat("i", 12), "moral": 0.9})
-	md := newMsgpackDecoder()
+	md := NewDecoder()
 	r := &Request{Vector: make([]float32, 0, 384)}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if e := md.decode(body, 384, r); e != nil {
+		if e := md.Decode(body, 384, r); e != nil {
 			b.Fatal(e)
 		}
 	}

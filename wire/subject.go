@@ -1,11 +1,11 @@
-package processor
+package wire
 
 import (
 	"fmt"
 	"strings"
 )
 
-const invalidName = "_invalid"
+const InvalidName = "_invalid"
 
 // ValidMemoryName reports whether s is a memory name of PROTOCOL.md: 1 to
 // 64 of A-Z a-z 0-9 _ -.
@@ -22,85 +22,85 @@ func ValidMemoryName(s string) bool {
 	return true
 }
 
-// route is where a request's subject says it goes.
-type route struct {
-	memory string // a valid memory name, or invalidName
-	opName string // the op token as sent, or invalidName
-	op     Op
-	err    *RequestError
+// Route is where a request's subject says it goes.
+type Route struct {
+	Memory string // a valid memory name, or InvalidName
+	OpName string // the op token as sent, or InvalidName
+	Op     Op
+	Err    *Error // why the subject is not a request's, or nil
 }
 
-// parseSubject splits "<reqPrefix><memory>.<op>". reqPrefix ends with a dot.
+// ParseSubject splits "<reqPrefix><memory>.<op>". reqPrefix ends with a dot.
 // It does not allocate: memory and opName are substrings of subject.
-func parseSubject(subject, reqPrefix string) route {
+func ParseSubject(subject, reqPrefix string) Route {
 	rest, ok := strings.CutPrefix(subject, reqPrefix)
 	if !ok {
-		return route{memory: invalidName, opName: invalidName, err: reqErr(CodeBadRequest, "subject %q is not under %q", clip(subject), reqPrefix)}
+		return Route{Memory: InvalidName, OpName: InvalidName, Err: Errorf(CodeBadRequest, "subject %q is not under %q", Clip(subject), reqPrefix)}
 	}
 	mem, opName, ok := strings.Cut(rest, ".")
-	r := route{memory: mem, opName: opName}
+	r := Route{Memory: mem, OpName: opName}
 	if !ValidMemoryName(mem) {
-		r.memory = invalidName
-		r.err = reqErr(CodeBadMemory, "memory name %q: want 1 to 64 of A-Z a-z 0-9 _ -", clip(mem))
+		r.Memory = InvalidName
+		r.Err = Errorf(CodeBadMemory, "memory name %q: want 1 to 64 of A-Z a-z 0-9 _ -", Clip(mem))
 	}
 	if !ok || strings.Contains(opName, ".") || opName == "" {
-		r.opName = invalidName
-		if r.err == nil {
-			r.err = reqErr(CodeUnknownOp, "subject %q: want %s<memory>.<op>", clip(subject), reqPrefix)
+		r.OpName = InvalidName
+		if r.Err == nil {
+			r.Err = Errorf(CodeUnknownOp, "subject %q: want %s<memory>.<op>", Clip(subject), reqPrefix)
 		}
 		return r
 	}
-	r.op = parseOp(opName)
-	if r.op == OpInvalid {
+	r.Op = ParseOp(opName)
+	if r.Op == OpInvalid {
 		// An unknown token (even "*") never becomes part of a subject.
-		r.opName = invalidName
-		if r.err == nil {
-			r.err = reqErr(CodeUnknownOp, "op %q: want store, retrieve, process or forget", clip(opName))
+		r.OpName = InvalidName
+		if r.Err == nil {
+			r.Err = Errorf(CodeUnknownOp, "op %q: want store, retrieve, process or forget", Clip(opName))
 		}
 	}
 	return r
 }
 
-// replyRules decides whether a Pelm-Reply-To subject may receive a result.
-type replyRules struct {
+// ReplyRules decides whether a Pelm-Reply-To subject may receive a result.
+type ReplyRules struct {
 	forbidden []string // prefixes under which a result would become a request, a dead letter or state
 	exact     []string // subjects a result must not take (the stats)
 	allow     []string // --reply-allow patterns
 }
 
-// maxReplyTo bounds Pelm-Reply-To: NATS refuses a publish whose control
+// MaxReplyTo bounds Pelm-Reply-To: NATS refuses a publish whose control
 // line (subject included) passes 4 KiB, and closes the connection.
-const maxReplyTo = 256
+const MaxReplyTo = 256
 
-func newReplyRules(prefix string, allow []string) (replyRules, error) {
+func NewReplyRules(prefix string, allow []string) (ReplyRules, error) {
 	for _, p := range allow {
 		if !ValidSubject(p, true) {
-			return replyRules{}, fmt.Errorf("%w: reply-allow pattern %q is not a valid subject", ErrConfig, p)
+			return ReplyRules{}, fmt.Errorf("%w: reply-allow %q", ErrPattern, p)
 		}
 	}
-	return replyRules{forbidden: []string{prefix + ".req", prefix + ".dlq", prefix + ".state", prefix + ".journal"},
+	return ReplyRules{forbidden: []string{prefix + ".req", prefix + ".dlq", prefix + ".state", prefix + ".journal"},
 		exact: []string{prefix + ".stats"}, allow: allow}, nil
 }
 
 // check returns nil when results may go to subject.
-func (rr replyRules) check(subject string) *RequestError {
-	if len(subject) > maxReplyTo {
-		return reqErr(CodeBadRequest, "Pelm-Reply-To of %d bytes: at most %d", len(subject), maxReplyTo)
+func (rr ReplyRules) Check(subject string) *Error {
+	if len(subject) > MaxReplyTo {
+		return Errorf(CodeBadRequest, "Pelm-Reply-To of %d bytes: at most %d", len(subject), MaxReplyTo)
 	}
 	if !ValidSubject(subject, false) {
-		return reqErr(CodeBadRequest, "Pelm-Reply-To %q: not a valid subject without wildcards", subject)
+		return Errorf(CodeBadRequest, "Pelm-Reply-To %q: not a valid subject without wildcards", subject)
 	}
 	if subject[0] == '$' {
-		return reqErr(CodeBadRequest, "Pelm-Reply-To %q: subjects beginning with $ are reserved", subject)
+		return Errorf(CodeBadRequest, "Pelm-Reply-To %q: subjects beginning with $ are reserved", subject)
 	}
 	for _, f := range rr.forbidden {
 		if subject == f || strings.HasPrefix(subject, f+".") {
-			return reqErr(CodeBadRequest, "Pelm-Reply-To %q: lies under %s, a result must not become a request, a dead letter or state", subject, f)
+			return Errorf(CodeBadRequest, "Pelm-Reply-To %q: lies under %s, a result must not become a request, a dead letter or state", subject, f)
 		}
 	}
 	for _, f := range rr.exact {
 		if subject == f {
-			return reqErr(CodeBadRequest, "Pelm-Reply-To %q: that subject carries the stats", subject)
+			return Errorf(CodeBadRequest, "Pelm-Reply-To %q: that subject carries the stats", subject)
 		}
 	}
 	for _, p := range rr.allow {
@@ -108,12 +108,12 @@ func (rr replyRules) check(subject string) *RequestError {
 			return nil
 		}
 	}
-	return reqErr(CodeBadRequest, "Pelm-Reply-To %q: not allowed by --reply-allow", subject)
+	return Errorf(CodeBadRequest, "Pelm-Reply-To %q: not allowed by --reply-allow", subject)
 }
 
 // clip shortens client-supplied text quoted in an error message, which
 // also travels in the DLQ copy's Pelm-Error header.
-func clip(s string) string {
+func Clip(s string) string {
 	const max = 128
 	if len(s) <= max {
 		return s

@@ -1,4 +1,4 @@
-package processor
+package durable
 
 import (
 	"encoding/json"
@@ -32,8 +32,8 @@ type epochMsg struct {
 }
 
 type epochFilter struct {
-	m   *memory
-	rec filterRecord
+	memory string
+	rec    filterRecord
 }
 
 // epoch is a run of journalled requests whose item changes are committed
@@ -67,23 +67,24 @@ func (e *epoch) tombstone(subject string) {
 	e.msgs = append(e.msgs, epochMsg{subject: subject, tomb: true})
 }
 
-func (e *epoch) filter(m *memory, rec filterRecord) {
+func (e *epoch) filter(memory string, rec filterRecord) {
 	for i := range e.filters {
-		if e.filters[i].m == m {
+		if e.filters[i].memory == memory {
 			e.filters[i].rec = rec
 			return
 		}
 	}
-	e.filters = append(e.filters, epochFilter{m: m, rec: rec})
+	e.filters = append(e.filters, epochFilter{memory: memory, rec: rec})
 }
 
 // materializer holds the open epoch and the sealed ones, oldest first;
 // sealed[0] is the one in flight when sent is set.
 type materializer struct {
-	every  time.Duration // materializeEvery; tests set it
-	open   *epoch
-	sealed []*epoch
-	free   []*epoch
+	committer committer
+	every     time.Duration // Config.MaterializeEvery
+	open      *epoch
+	sealed    []*epoch
+	free      []*epoch
 
 	sent    bool
 	sentAt  time.Time
@@ -96,50 +97,40 @@ type materializer struct {
 	retryAt time.Time // after a failed commit, when to send it again
 }
 
-// effect is one journalled request's item changes, as materialize takes
-// them from a batch or from a restored journal entry.
-type effect struct {
-	m        *memory
-	seq      uint64
-	decided  bool
-	filter   filterRecord
-	store    *itemRecord // the stored item, or nil
-	evicted  string      // an item the store evicted
-	hasEvict bool
-	forgot   string // the id a forget removed
-	found    bool
-}
-
-// queueEffect adds one request's changes to the open epoch, sealing it
-// first if they might not fit; at is the journal position after it.
-func (p *Processor) queueEffect(ef *effect, at journalMark) {
-	mt := &p.mat
+// queue adds one journalled request's item changes to the open epoch,
+// sealing it first if they might not fit; vecLE is a store's vector as
+// little-endian bytes, at the journal position after the request.
+func (s *Store) queue(en *Entry, vecLE []byte, at journalMark) {
+	mt := &s.mat
 	e := mt.open
-	if e.size()+3 > maxAtomicBatch-maxDeletesPerCommit {
-		p.seal()
+	if e.size()+3 > maxAtomicBatch {
+		s.seal()
 		e = mt.open
 	}
 	if e.empty() {
 		e.opened = time.Now()
 	}
-	if ef.store != nil {
-		e.put(p.subj.item(ef.m.name, ef.store.ID), p.committer.rec.item(ef.store))
-		if ef.hasEvict {
-			e.tombstone(p.subj.item(ef.m.name, ef.evicted))
+	switch en.Kind {
+	case KindStore:
+		s.item = itemRecord{ID: en.ID, Vector: vecLE, Phase: en.Phase, Confidence: en.Confidence, Meta: en.Meta, Seq: en.Seq}
+		e.put(s.subj.item(en.Memory, en.ID), s.rec.item(&s.item))
+		if en.HasEvicted {
+			e.tombstone(s.subj.item(en.Memory, en.Evicted))
+		}
+	case KindForget:
+		if en.Found {
+			e.tombstone(s.subj.item(en.Memory, en.ID))
 		}
 	}
-	if ef.found {
-		e.tombstone(p.subj.item(ef.m.name, ef.forgot))
+	if en.Decided {
+		e.filter(en.Memory, filterRecord{Threshold: en.Filter.Threshold, EMA: en.Filter.EMA, Seq: en.Seq})
 	}
-	if ef.decided {
-		e.filter(ef.m, ef.filter)
-	}
-	e.mark, e.lastReq = at, ef.seq
+	e.mark, e.lastReq = at, en.Seq
 }
 
 // seal closes the open epoch, if it holds anything.
-func (p *Processor) seal() {
-	mt := &p.mat
+func (s *Store) seal() {
+	mt := &s.mat
 	if mt.open.empty() {
 		return
 	}
@@ -155,18 +146,18 @@ func (p *Processor) seal() {
 // along: it collects the reply of the one in flight and sends the next.
 // It waits for replies while more than maxSealed epochs wait, or, with
 // drain, until every epoch is committed or a commit fails.
-func (p *Processor) materialize(drain bool) error {
-	mt := &p.mat
+func (s *Store) materialize(drain bool) error {
+	mt := &s.mat
 	if e := mt.open; !e.empty() && (drain || e.size() >= sealAt || time.Since(e.opened) >= mt.every) {
-		p.seal()
+		s.seal()
 	}
 	for {
 		if mt.sent {
 			wait := drain || len(mt.sealed) > maxSealed
-			done, err := p.collect(wait)
+			done, err := s.collect(wait)
 			if err != nil {
-				p.metrics.materializeFailed()
-				p.log.Warn().Err(err).Msg("materialise state; will try again")
+				s.failures.Add(1)
+				s.log.Warn().Err(err).Msg("materialise state; will try again")
 				if drain {
 					return err
 				}
@@ -179,9 +170,9 @@ func (p *Processor) materialize(drain bool) error {
 		if len(mt.sealed) == 0 || (!drain && time.Now().Before(mt.retryAt)) {
 			return nil
 		}
-		if err := p.send(mt.sealed[0]); err != nil {
-			p.metrics.materializeFailed()
-			p.log.Warn().Err(err).Msg("materialise state; will try again")
+		if err := s.send(mt.sealed[0]); err != nil {
+			s.failures.Add(1)
+			s.log.Warn().Err(err).Msg("materialise state; will try again")
 			return err
 		}
 	}
@@ -189,28 +180,19 @@ func (p *Processor) materialize(drain bool) error {
 
 // send publishes an epoch as an atomic batch and its commit with a reply
 // subject of its own, without waiting.
-func (p *Processor) send(e *epoch) error {
-	mt := &p.mat
+func (s *Store) send(e *epoch) error {
+	mt := &s.mat
 	if mt.sub == nil {
 		mt.inbox = nats.NewInbox()
 		mt.replies = make(chan *nats.Msg, 8)
-		sub, err := p.nc.ChanSubscribe(mt.inbox+".*", mt.replies)
+		sub, err := s.nc.ChanSubscribe(mt.inbox+".*", mt.replies)
 		if err != nil {
-			return fmt.Errorf("processor: materialise: %w", err)
+			return fmt.Errorf("durable: materialise: %w", err)
 		}
 		mt.sub = sub
 	}
-	c := &p.committer
+	c := &mt.committer
 	c.begin()
-	// Removals of legacy done records ride along, as many as fit.
-	deletes := p.pendingDelete[:min(len(p.pendingDelete), maxDeletesPerCommit, maxAtomicBatch-e.size())]
-	for _, seq := range deletes {
-		if d := p.done[seq]; d != nil {
-			if err := c.tombstone(p.subj.done(d.memory, seq)); err != nil {
-				return err
-			}
-		}
-	}
 	for _, m := range e.msgs {
 		var err error
 		if m.tomb {
@@ -223,7 +205,7 @@ func (p *Processor) send(e *epoch) error {
 		}
 	}
 	for _, f := range e.filters {
-		if err := c.add(p.subj.filter(f.m.name), c.rec.filter(&f.rec)); err != nil {
+		if err := c.add(s.subj.filter(f.memory), s.rec.filter(&f.rec)); err != nil {
 			return err
 		}
 	}
@@ -232,10 +214,6 @@ func (p *Processor) send(e *epoch) error {
 	if err := c.commitAsync(e.lastReq, e.mark, mt.reply); err != nil {
 		return err
 	}
-	for _, seq := range deletes {
-		p.retire(seq)
-	}
-	p.pendingDelete = append(p.pendingDelete[:0], p.pendingDelete[len(deletes):]...)
 	mt.sent, mt.sentAt, mt.msgs = true, time.Now(), c.n
 	return nil
 }
@@ -244,8 +222,8 @@ func (p *Processor) send(e *epoch) error {
 // wait is set; done reports that the commit is over, committed or not. A
 // commit that fails or goes unanswered stays first in line and is sent
 // again: committing an epoch twice leaves the same state.
-func (p *Processor) collect(wait bool) (done bool, err error) {
-	mt := &p.mat
+func (s *Store) collect(wait bool) (done bool, err error) {
+	mt := &s.mat
 	var timeout <-chan time.Time
 	if wait {
 		t := time.NewTimer(max(0, stateTimeout-time.Since(mt.sentAt)))
@@ -279,22 +257,22 @@ func (p *Processor) collect(wait bool) (done bool, err error) {
 		if err := parseCommitReply(r.Data, mt.msgs); err != nil {
 			return true, err
 		}
-		p.committed(mt.sealed[0])
+		s.committed(mt.sealed[0])
 		return true, nil
 	}
 }
 
-var errNoCommitReply = fmt.Errorf("processor: materialise: no reply to a commit within %v", stateTimeout)
+var errNoCommitReply = fmt.Errorf("durable: materialise: no reply to a commit within %v", stateTimeout)
 
 // committed retires the oldest sealed epoch, now durable, and purges what
 // of the journal is no longer needed.
-func (p *Processor) committed(e *epoch) {
-	mt := &p.mat
-	p.matMark = e.mark
+func (s *Store) committed(e *epoch) {
+	mt := &s.mat
+	s.matMark = e.mark
 	mt.sealed = mt.sealed[1:]
 	e.reset()
 	mt.free = append(mt.free, e)
-	p.purgeJournal()
+	s.purgeJournal()
 }
 
 // parseCommitReply checks the server's answer to an atomic batch commit
@@ -309,13 +287,13 @@ func parseCommitReply(data []byte, n int) error {
 		Count int `json:"count"`
 	}
 	if err := json.Unmarshal(data, &ack); err != nil {
-		return fmt.Errorf("processor: commit state: bad reply %q: %w", data, err)
+		return fmt.Errorf("durable: commit state: bad reply %q: %w", data, err)
 	}
 	if ack.Error != nil {
-		return fmt.Errorf("processor: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
+		return fmt.Errorf("durable: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
 	}
 	if ack.Count != n {
-		return fmt.Errorf("processor: commit state: stored %d of %d messages", ack.Count, n)
+		return fmt.Errorf("durable: commit state: stored %d of %d messages", ack.Count, n)
 	}
 	return nil
 }
@@ -323,11 +301,11 @@ func parseCommitReply(data []byte, n int) error {
 // resetMaterializer forgets every epoch: the state is being rebuilt from
 // what is durable. A commit in flight is waited for first, so that it
 // cannot land behind the restore's back.
-func (p *Processor) resetMaterializer() {
-	mt := &p.mat
+func (s *Store) resetMaterializer() {
+	mt := &s.mat
 	if mt.sent {
-		if _, err := p.collect(true); err != nil {
-			p.log.Warn().Err(err).Msg("materialise state")
+		if _, err := s.collect(true); err != nil {
+			s.log.Warn().Err(err).Msg("materialise state")
 		}
 	}
 	for _, e := range mt.sealed {

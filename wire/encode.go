@@ -1,4 +1,4 @@
-package processor
+package wire
 
 import (
 	"bytes"
@@ -11,22 +11,22 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// resultEncoder turns outcomes into result bodies. It reuses its buffers;
+// ResultEncoder turns outcomes into result bodies. It reuses its buffers;
 // the returned slice is valid until the next call.
-type resultEncoder struct {
+type ResultEncoder struct {
 	buf bytes.Buffer
 	enc *msgpack.Encoder
 	js  []byte
 }
 
-func newResultEncoder() *resultEncoder {
-	re := &resultEncoder{}
+func NewResultEncoder() *ResultEncoder {
+	re := &ResultEncoder{}
 	re.enc = msgpack.NewEncoder(&re.buf)
 	return re
 }
 
-func (re *resultEncoder) encode(o *outcome) []byte {
-	if o.enc == JSON {
+func (re *ResultEncoder) Encode(o *Outcome) []byte {
+	if o.Enc == JSON {
 		re.js = appendJSONOutcome(re.js[:0], o)
 		return re.js
 	}
@@ -35,24 +35,24 @@ func (re *resultEncoder) encode(o *outcome) []byte {
 	return re.buf.Bytes()
 }
 
-func (o *outcome) fieldCount() int {
+func (o *Outcome) fieldCount() int {
 	n := 6 // op, memory, req_id, seq, ok, latency
-	if o.err != nil {
+	if o.Err != nil {
 		return n + 1 // error
 	}
-	if o.decided {
+	if o.Decided {
 		n += 4 // accepted, moral, threshold, id
-		if !o.accepted {
+		if !o.Accepted {
 			n++
 		}
-		if o.hasEvicted {
+		if o.HasEvicted {
 			n++
 		}
 	}
-	if o.op == OpForget {
+	if o.Op == OpForget {
 		n += 2
 	}
-	if o.withMatches {
+	if o.WithMatches {
 		n++
 	}
 	return n
@@ -60,48 +60,48 @@ func (o *outcome) fieldCount() int {
 
 // msgpackOutcome writes o as a msgpack map. Writes to a bytes.Buffer do not
 // fail, so the encoder's errors are not checked.
-func (re *resultEncoder) msgpackOutcome(o *outcome) {
+func (re *ResultEncoder) msgpackOutcome(o *Outcome) {
 	e := re.enc
 	_ = e.EncodeMapLen(o.fieldCount())
 	str := func(k, v string) { _ = e.EncodeString(k); _ = e.EncodeString(v) }
-	str("op", o.opName)
-	str("memory", o.memory)
-	str("req_id", o.reqID)
+	str("op", o.OpName)
+	str("memory", o.Memory)
+	str("req_id", o.ReqID)
 	_ = e.EncodeString("seq")
-	_ = e.EncodeUint(o.seq)
+	_ = e.EncodeUint(o.Seq)
 	_ = e.EncodeString("ok")
-	_ = e.EncodeBool(o.err == nil)
-	if o.err != nil {
+	_ = e.EncodeBool(o.Err == nil)
+	if o.Err != nil {
 		_ = e.EncodeString("error")
 		_ = e.EncodeMapLen(2)
-		str("code", string(o.err.Code))
-		str("message", o.err.Message)
+		str("code", string(o.Err.Code))
+		str("message", o.Err.Message)
 	} else {
-		if o.decided {
+		if o.Decided {
 			_ = e.EncodeString("accepted")
-			_ = e.EncodeBool(o.accepted)
-			if !o.accepted {
-				str("reason", o.reason)
+			_ = e.EncodeBool(o.Accepted)
+			if !o.Accepted {
+				str("reason", o.Reason)
 			}
 			_ = e.EncodeString("moral")
-			_ = e.EncodeFloat64(o.moral)
+			_ = e.EncodeFloat64(o.Moral)
 			_ = e.EncodeString("threshold")
-			_ = e.EncodeFloat64(o.threshold)
-			str("id", o.id)
-			if o.hasEvicted {
-				str("evicted", o.evicted)
+			_ = e.EncodeFloat64(o.Threshold)
+			str("id", o.ID)
+			if o.HasEvicted {
+				str("evicted", o.Evicted)
 			}
 		}
-		if o.op == OpForget {
-			str("id", o.id)
+		if o.Op == OpForget {
+			str("id", o.ID)
 			_ = e.EncodeString("found")
-			_ = e.EncodeBool(o.found)
+			_ = e.EncodeBool(o.Found)
 		}
-		if o.withMatches {
+		if o.WithMatches {
 			_ = e.EncodeString("matches")
-			_ = e.EncodeArrayLen(len(o.matches))
-			for i := range o.matches {
-				m := &o.matches[i]
+			_ = e.EncodeArrayLen(len(o.Matches))
+			for i := range o.Matches {
+				m := &o.Matches[i]
 				n := 5
 				if m.Vector != nil {
 					n++
@@ -131,7 +131,7 @@ func (re *resultEncoder) msgpackOutcome(o *outcome) {
 	for _, kv := range [...]struct {
 		k string
 		v int64
-	}{{"queue_us", o.queueUS}, {"process_us", o.processUS}, {"total_us", o.totalUS}, {"batch", int64(o.batch)}} {
+	}{{"queue_us", o.QueueUS}, {"process_us", o.ProcessUS}, {"total_us", o.TotalUS}, {"batch", int64(o.Batch)}} {
 		_ = e.EncodeString(kv.k)
 		_ = e.EncodeInt(kv.v)
 	}
@@ -152,7 +152,7 @@ func metaAs(tagged []byte, want Encoding) []byte {
 		return msgpackNil
 	}
 	raw := tagged[1:]
-	if tagged[0] == metaTag(want) {
+	if tagged[0] == MetaTag(want) {
 		return raw
 	}
 	if want == JSON {
@@ -234,52 +234,52 @@ func fromJSON(v any) any {
 	return v
 }
 
-func appendJSONOutcome(b []byte, o *outcome) []byte {
+func appendJSONOutcome(b []byte, o *Outcome) []byte {
 	b = append(b, `{"op":`...)
-	b = appendJSONString(b, o.opName)
+	b = appendJSONString(b, o.OpName)
 	b = append(b, `,"memory":`...)
-	b = appendJSONString(b, o.memory)
+	b = appendJSONString(b, o.Memory)
 	b = append(b, `,"req_id":`...)
-	b = appendJSONString(b, o.reqID)
+	b = appendJSONString(b, o.ReqID)
 	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, o.seq, 10)
+	b = strconv.AppendUint(b, o.Seq, 10)
 	b = append(b, `,"ok":`...)
-	b = strconv.AppendBool(b, o.err == nil)
-	if o.err != nil {
+	b = strconv.AppendBool(b, o.Err == nil)
+	if o.Err != nil {
 		b = append(b, `,"error":{"code":`...)
-		b = appendJSONString(b, string(o.err.Code))
+		b = appendJSONString(b, string(o.Err.Code))
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, o.err.Message)
+		b = appendJSONString(b, o.Err.Message)
 		b = append(b, '}')
 	} else {
-		if o.decided {
+		if o.Decided {
 			b = append(b, `,"accepted":`...)
-			b = strconv.AppendBool(b, o.accepted)
-			if !o.accepted {
+			b = strconv.AppendBool(b, o.Accepted)
+			if !o.Accepted {
 				b = append(b, `,"reason":`...)
-				b = appendJSONString(b, o.reason)
+				b = appendJSONString(b, o.Reason)
 			}
 			b = append(b, `,"moral":`...)
-			b = appendJSONFloat(b, o.moral, 64)
+			b = appendJSONFloat(b, o.Moral, 64)
 			b = append(b, `,"threshold":`...)
-			b = appendJSONFloat(b, o.threshold, 64)
+			b = appendJSONFloat(b, o.Threshold, 64)
 			b = append(b, `,"id":`...)
-			b = appendJSONString(b, o.id)
-			if o.hasEvicted {
+			b = appendJSONString(b, o.ID)
+			if o.HasEvicted {
 				b = append(b, `,"evicted":`...)
-				b = appendJSONString(b, o.evicted)
+				b = appendJSONString(b, o.Evicted)
 			}
 		}
-		if o.op == OpForget {
+		if o.Op == OpForget {
 			b = append(b, `,"id":`...)
-			b = appendJSONString(b, o.id)
+			b = appendJSONString(b, o.ID)
 			b = append(b, `,"found":`...)
-			b = strconv.AppendBool(b, o.found)
+			b = strconv.AppendBool(b, o.Found)
 		}
-		if o.withMatches {
+		if o.WithMatches {
 			b = append(b, `,"matches":[`...)
-			for i := range o.matches {
-				m := &o.matches[i]
+			for i := range o.Matches {
+				m := &o.Matches[i]
 				if i > 0 {
 					b = append(b, ',')
 				}
@@ -309,13 +309,13 @@ func appendJSONOutcome(b []byte, o *outcome) []byte {
 		}
 	}
 	b = append(b, `,"latency":{"queue_us":`...)
-	b = strconv.AppendInt(b, o.queueUS, 10)
+	b = strconv.AppendInt(b, o.QueueUS, 10)
 	b = append(b, `,"process_us":`...)
-	b = strconv.AppendInt(b, o.processUS, 10)
+	b = strconv.AppendInt(b, o.ProcessUS, 10)
 	b = append(b, `,"total_us":`...)
-	b = strconv.AppendInt(b, o.totalUS, 10)
+	b = strconv.AppendInt(b, o.TotalUS, 10)
 	b = append(b, `,"batch":`...)
-	b = strconv.AppendInt(b, int64(o.batch), 10)
+	b = strconv.AppendInt(b, int64(o.Batch), 10)
 	return append(b, "}}"...)
 }
 
@@ -357,18 +357,4 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
-}
-
-// BodyJSON renders a result or stats body as JSON, whichever its encoding
-// (contentType as in the Content-Type header; "" means msgpack). It is for
-// tools that show results to people.
-func BodyJSON(body []byte, contentType string) ([]byte, error) {
-	if contentType == JSON.ContentType() {
-		return body, nil
-	}
-	var v any
-	if err := msgpack.Unmarshal(body, &v); err != nil {
-		return nil, fmt.Errorf("processor: body is not msgpack: %w", err)
-	}
-	return json.Marshal(jsonable(v))
 }

@@ -1,0 +1,46 @@
+package durable
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Marker records, in the state stream, what a recovery is running, so that
+// a request that kills the processor every time it runs (a poison request)
+// is found and set aside instead of killing it forever: JetStream cannot
+// count these attempts, since recovered requests are read back rather than
+// redelivered.
+type Marker struct {
+	From     uint64 `msgpack:"from"`     // first pending request when the recovery began; 0: none running
+	Seq      uint64 `msgpack:"seq"`      // the request being run alone, in isolation mode
+	Attempts int    `msgpack:"attempts"` // how often Seq has been run alone
+}
+
+func (s *Store) markerSubject() string { return s.subj.base + "recovering" }
+
+// ReadMarker returns the recovery marker; the zero Marker when there is
+// none.
+func (s *Store) ReadMarker(ctx context.Context) (Marker, error) {
+	var m Marker
+	st, err := s.js.Stream(ctx, StateStream)
+	if err != nil {
+		return m, err
+	}
+	raw, err := st.GetLastMsgForSubject(ctx, s.markerSubject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	return m, msgpack.Unmarshal(raw.Data, &m)
+}
+
+// WriteMarker stores m durably.
+func (s *Store) WriteMarker(ctx context.Context, m Marker) error {
+	_, err := s.js.Publish(ctx, s.markerSubject(), encodeRecord(m))
+	return err
+}

@@ -1,0 +1,243 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/filter"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const restoreTimeout = 2 * time.Minute
+
+// Applier is what a restore rebuilds: the memories of the batch loop.
+type Applier interface {
+	// Reset drops every memory: a restore starts from nothing.
+	Reset()
+	// Load stores items into memory, oldest first, creating the memory
+	// first when it does not exist.
+	Load(memory string, items []Item) error
+	// SetFilter sets memory's filter state, creating the memory first when
+	// it does not exist.
+	SetFilter(memory string, st filter.State) error
+	// Replay runs one journalled request's effect on memory again (a store
+	// or a forget, and the filter's state after it when e.Decided), and sets
+	// e.Evicted, e.HasEvicted and e.Found to what it did.
+	Replay(memory string, e *Entry) error
+}
+
+// Item is one stored item as the per-item state holds it, with its vector
+// as the request sent it.
+type Item struct {
+	ID         string
+	Vector     []float32
+	Phase      float64
+	Confidence float64
+	Meta       []byte // tagged (wire.MetaTag)
+	Seq        uint64 // the request that stored it
+}
+
+// Info says what a restore rebuilt.
+type Info struct {
+	Items    int // read from the per-item state
+	Replayed int // journal entries replayed on top of it
+	Pending  int // results kept for requests that may come back
+	Took     time.Duration
+}
+
+// restoreChunk is how many items are loaded into a memory at once.
+const restoreChunk = 1024
+
+// Restore rebuilds every memory, its filter and the results kept for
+// replays from the per-item state and the journal, replacing whatever a
+// and the Store held. The batch loop calls it before it consumes, and again
+// after a failed Append (the memories may then hold effects that are not
+// durable).
+func (s *Store) Restore(a Applier) (Info, error) {
+	s.resetMaterializer()
+	// Each call gets a short deadline of its own: right after a NATS server
+	// restart an API request can go unanswered, and the batch loop must
+	// fail fast and try again rather than wait out the whole restore.
+	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
+	defer cancel()
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	call := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, apiTimeout)
+		cancels = append(cancels, cancel)
+		return c
+	}
+	start := time.Now()
+	a.Reset()
+	s.done, s.acked, s.retiring = map[uint64]*doneEntry{}, s.acked[:0], s.retiring[:0]
+	s.jrecs, s.matMark = s.jrecs[:0], journalMark{}
+
+	st, err := s.js.Stream(call(), StateStream)
+	if err != nil {
+		return Info{}, fmt.Errorf("durable: restore: %w", err)
+	}
+	switch raw, err := st.GetLastMsgForSubject(call(), s.subj.commit()); {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return Info{}, fmt.Errorf("durable: restore: %w", err)
+	default:
+		var cr commitRecord
+		if err := msgpack.Unmarshal(raw.Data, &cr); err != nil {
+			return Info{}, fmt.Errorf("durable: restore: commit marker: %w", err)
+		}
+		s.matMark = cr.Journal
+	}
+	pending := map[string][]Item{} // per memory, loaded a chunk at a time
+	var order []string             // memories in the order they were first seen
+	filters := map[string]filterRecord{}
+	items := 0
+	err = s.readStream(ctx, call, StateStream, s.subj.base+"m.>", func(msg jetstream.Msg) error {
+		mem, kind, _, ok := s.subj.parse(msg.Subject())
+		if !ok || msg.Headers().Get(hdrOp) == opDelete {
+			return nil
+		}
+		switch kind {
+		case 'i':
+			var rec itemRecord
+			if err := msgpack.Unmarshal(msg.Data(), &rec); err != nil {
+				return err
+			}
+			if _, seen := pending[mem]; !seen {
+				order = append(order, mem)
+			}
+			pending[mem] = append(pending[mem], Item{ID: rec.ID, Vector: vectorFrom(rec.Vector), Phase: rec.Phase,
+				Confidence: rec.Confidence, Meta: rec.Meta, Seq: rec.Seq})
+			items++
+			if len(pending[mem]) == restoreChunk {
+				if err := a.Load(mem, pending[mem]); err != nil {
+					return err
+				}
+				pending[mem] = pending[mem][:0]
+			}
+		case 'f':
+			var rec filterRecord
+			if err := msgpack.Unmarshal(msg.Data(), &rec); err != nil {
+				return err
+			}
+			filters[mem] = rec
+		}
+		return nil
+	})
+	if err != nil {
+		return Info{}, err
+	}
+	for _, mem := range order {
+		if err := a.Load(mem, pending[mem]); err != nil {
+			return Info{}, fmt.Errorf("durable: restore memory %q: %w", mem, err)
+		}
+	}
+	for mem, rec := range filters {
+		if err := a.SetFilter(mem, filter.State{Threshold: rec.Threshold, EMA: rec.EMA}); err != nil {
+			return Info{}, fmt.Errorf("durable: restore memory %q: %w", mem, err)
+		}
+	}
+	replayed, err := s.replayJournal(ctx, call, a)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := s.forgetAckedDone(call()); err != nil {
+		return Info{}, err
+	}
+	s.purgeJournal()
+	info := Info{Items: items, Replayed: replayed, Took: time.Since(start)}
+	for _, e := range s.done {
+		if !e.confirmed {
+			info.Pending++
+		}
+	}
+	return info, nil
+}
+
+// readStream passes every message of stream on subject filter to fn, in
+// stream order.
+func (s *Store) readStream(ctx context.Context, call func() context.Context, stream, filter string, fn func(jetstream.Msg) error) error {
+	st, err := s.js.Stream(call(), stream) // asks the server for the stream's info
+	if err != nil {
+		return fmt.Errorf("durable: restore: %w", err)
+	}
+	if st.CachedInfo().State.Msgs == 0 {
+		return nil
+	}
+	cons, err := s.js.OrderedConsumer(call(), stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return fmt.Errorf("durable: restore: %w", err)
+	}
+	// Ask for no more than what is pending, so that the last fetch does not
+	// sit out its wait for messages that will never come.
+	ci, err := cons.Info(call())
+	if err != nil {
+		return fmt.Errorf("durable: restore: %w", err)
+	}
+	pending, empty := ci.NumPending, 0
+	for pending > 0 {
+		if ctx.Err() != nil {
+			return fmt.Errorf("durable: restore: %w", ctx.Err())
+		}
+		batch, err := cons.Fetch(int(min(pending, restoreChunk)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("durable: restore: %w", err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			if err := fn(msg); err != nil {
+				return fmt.Errorf("durable: restore %s: %w", msg.Subject(), err)
+			}
+			if md, err := msg.Metadata(); err == nil {
+				pending = md.NumPending
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("durable: restore: %w", err)
+		}
+		if n > 0 {
+			empty = 0
+			continue
+		}
+		// Messages are pending but none came: a restore that stopped here
+		// would silently lose state. Try again, then give up with an error.
+		if empty++; empty == 3 {
+			return fmt.Errorf("durable: restore of %s incomplete: %d messages pending, none delivered", stream, pending)
+		}
+	}
+	return nil
+}
+
+// forgetAckedDone drops the results of requests that are no longer in the
+// requests stream: they were acknowledged, only the result's removal did
+// not happen. Requests below the stream's first sequence are gone; the few
+// above it are looked up one by one.
+func (s *Store) forgetAckedDone(ctx context.Context) error {
+	if len(s.done) == 0 {
+		return nil
+	}
+	st, first, err := s.requestsFloor(ctx)
+	if err != nil {
+		return fmt.Errorf("durable: restore: %w", err)
+	}
+	for seq := range s.done {
+		if seq >= first {
+			_, err := st.GetMsg(ctx, seq)
+			switch {
+			case err == nil:
+				continue
+			case !errors.Is(err, jetstream.ErrMsgNotFound):
+				return fmt.Errorf("durable: restore: request %d: %w", seq, err)
+			}
+		}
+		s.confirmed(seq)
+	}
+	return nil
+}

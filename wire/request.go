@@ -1,0 +1,128 @@
+package wire
+
+// Request is one decoded request body. A Request is reused from batch to
+// batch: byte slices (ID, Text, Meta) alias the message's data and are only
+// valid while that message is being handled.
+type Request struct {
+	Vector []float32 // decoded straight into this buffer, cap = dim
+
+	Phase         float64
+	ID            []byte
+	Moral         float64
+	Text          []byte
+	Confidence    float64
+	Meta          []byte // raw encoded value, in the request's encoding
+	Tolerance     float64
+	TopK          int
+	MinConfidence float64
+	WithVectors   bool
+
+	has Fields
+}
+
+type Fields uint16
+
+const (
+	HasVector Fields = 1 << iota
+	HasPhase
+	HasID
+	HasMoral
+	HasText
+	HasConfidence
+	HasMeta
+	HasTolerance
+	HasTopK
+	HasMinConfidence
+	HasWithVectors
+)
+
+// Has reports whether the request set a field (see the has* bits).
+func (r *Request) Has(f Fields) bool { return r.has&f != 0 }
+
+func (r *Request) reset() {
+	v := r.Vector[:0]
+	*r = Request{Vector: v}
+}
+
+type fieldKey uint8
+
+const (
+	fUnknown fieldKey = iota
+	fVector
+	fPhase
+	fID
+	fMoral
+	fText
+	fConfidence
+	fMeta
+	fTolerance
+	fTopK
+	fMinConfidence
+	fWithVectors
+)
+
+// lookupField maps a key to a field; the switch on string(b) does not allocate.
+func lookupField(b []byte) fieldKey {
+	switch string(b) {
+	case "vector":
+		return fVector
+	case "phase":
+		return fPhase
+	case "id":
+		return fID
+	case "moral":
+		return fMoral
+	case "text":
+		return fText
+	case "confidence":
+		return fConfidence
+	case "meta":
+		return fMeta
+	case "tolerance":
+		return fTolerance
+	case "top_k":
+		return fTopK
+	case "min_confidence":
+		return fMinConfidence
+	case "with_vectors":
+		return fWithVectors
+	}
+	return fUnknown
+}
+
+var fieldNames = [...]string{"?", "vector", "phase", "id", "moral", "text", "confidence", "meta", "tolerance", "top_k", "min_confidence", "with_vectors"}
+
+func (f fieldKey) String() string { return fieldNames[f] }
+
+// number fields and where they go.
+func (r *Request) setNumber(f fieldKey, v float64) *Error {
+	switch f {
+	case fPhase:
+		r.Phase, r.has = v, r.has|HasPhase
+	case fMoral:
+		r.Moral, r.has = v, r.has|HasMoral
+	case fConfidence:
+		r.Confidence, r.has = v, r.has|HasConfidence
+	case fTolerance:
+		r.Tolerance, r.has = v, r.has|HasTolerance
+	case fMinConfidence:
+		r.MinConfidence, r.has = v, r.has|HasMinConfidence
+	case fTopK:
+		if v != float64(int64(v)) {
+			return Errorf(CodeBadValue, "top_k: %v is not an integer", v)
+		}
+		if v < 1 || v > MaxTopK {
+			return Errorf(CodeBadValue, "top_k: %v is outside [1, %d]", v, MaxTopK)
+		}
+		r.TopK, r.has = int(v), r.has|HasTopK
+	}
+	return nil
+}
+
+func isNumberField(f fieldKey) bool {
+	switch f {
+	case fPhase, fMoral, fConfidence, fTolerance, fMinConfidence, fTopK:
+		return true
+	}
+	return false
+}
