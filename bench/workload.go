@@ -2,9 +2,12 @@ package bench
 
 import (
 	"encoding/binary"
-	"math"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/pelm-dev/pelm/client"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // op is a request kind; its name is the last token of the subject.
@@ -112,35 +115,30 @@ func phase(r *rand.Rand, p Phases) float64 {
 	return 0.9
 }
 
-// requestBody is the msgpack request of op o. Stores and processes leave
-// out the id (pelm then uses the stream sequence, so every store adds an
-// item); forgets name an id that is mostly not there.
+// requestBody is the msgpack request of op o, as the Go client encodes
+// it. Stores and processes leave out the id (pelm then uses the stream
+// sequence, so every store adds an item); forgets name an id that is mostly
+// not there.
 func requestBody(o op, vec []float32, ph float64, i int) []byte {
-	b := make([]byte, 0, 32+5+4*len(vec)+64)
+	var r client.Request
 	switch o {
 	case opForget:
-		b = appendMapLen(b, 1)
-		b = appendStr(appendStr(b, "id"), "bench-forget-"+strconv.Itoa(i))
-		return b
+		r = client.ForgetRequest{ID: "bench-forget-" + strconv.Itoa(i)}
 	case opStore:
-		b = appendMapLen(b, 3)
-		b = appendFloat(appendStr(b, "moral"), moralStore)
+		r = client.StoreRequest{Vector: vec, Phase: ph, Moral: client.Float(moralStore)}
 	case opProcess:
-		b = appendMapLen(b, 3)
-		b = appendStr(appendStr(b, "text"), processText)
+		r = client.ProcessRequest{Vector: vec, Phase: ph, Text: processText}
 	case opRetrieve:
-		b = appendMapLen(b, 2)
+		r = client.RetrieveRequest{Vector: vec, Phase: ph}
 	}
-	b = appendFloat(appendStr(b, "phase"), ph)
-	b = appendStr(b, "vector")
-	b = appendBinLen(b, 4*len(vec))
-	for _, x := range vec {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	b, err := client.Encode(r, wire.Msgpack)
+	if err != nil {
+		panic(fmt.Sprintf("bench: encode op %d: %v", o, err)) // vectors and numbers always encode
 	}
 	return b
 }
 
-// msgpack writers for the few shapes the requests use.
+// msgpack writers for the echo's bodies and the tests.
 
 func appendMapLen(b []byte, n int) []byte {
 	if n < 16 {
@@ -159,10 +157,6 @@ func appendStr(b []byte, s string) []byte {
 		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
 	}
 	return append(b, s...)
-}
-
-func appendFloat(b []byte, f float64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(f))
 }
 
 func appendBool(b []byte, v bool) []byte {

@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/client"
 	"github.com/pelm-dev/pelm/wire"
 )
 
@@ -53,11 +52,11 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 	fs := flag.NewFlagSet("pelm "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.natsURL, "nats-url", defaultNATSURL, "NATS server (env NATS_URL)")
-	fs.StringVar(&f.prefix, "prefix", processor.DefaultPrefix, "subject prefix")
+	fs.StringVar(&f.prefix, "prefix", wire.DefaultPrefix, "subject prefix")
 	fs.StringVar(&f.memory, "memory", "default", "memory name")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the result")
 	fs.StringVar(&f.msgID, "msg-id", "", "Nats-Msg-Id of the request (duplicates within 2 minutes are dropped)")
-	fs.StringVar(&f.replyTo, "reply-to", "", "Pelm-Reply-To; empty uses a private inbox")
+	fs.StringVar(&f.replyTo, "reply-to", "", "subject under which the result comes, as <reply-to>.<n> (Pelm-Reply-To); empty uses a private inbox")
 	f.conn.register(fs)
 	if verb != "forget" {
 		fs.StringVar(&f.vector, "vector", "", "the vector as a JSON array; empty reads it from stdin")
@@ -82,6 +81,10 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 		return err
 	}
 
+	req, err := typedRequest(verb, body)
+	if err != nil {
+		return err
+	}
 	opts, err := f.conn.options()
 	if err != nil {
 		return err
@@ -91,40 +94,75 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 		return fmt.Errorf("connect to %s: %w", f.natsURL, err)
 	}
 	defer nc.Close()
-	reply := f.replyTo
-	if reply == "" {
-		reply = nc.NewInbox()
+	copts := []client.Option{client.WithPrefix(f.prefix), client.WithJSON()}
+	if f.replyTo != "" {
+		copts = append(copts, client.WithInbox(f.replyTo))
 	}
-	sub, err := nc.SubscribeSync(reply)
+	c, err := client.New(nc, copts...)
 	if err != nil {
 		return err
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	msg := nats.NewMsg(f.prefix + ".req." + f.memory + "." + verb)
-	msg.Data = body
-	msg.Header.Set(wire.HeaderContentType, "application/json")
-	msg.Header.Set(wire.HeaderReplyTo, reply)
-	var pubOpts []jetstream.PublishOpt
+	defer c.Close()
+	var callOpts []client.CallOption
 	if f.msgID != "" {
-		pubOpts = append(pubOpts, jetstream.WithMsgID(f.msgID))
+		callOpts = append(callOpts, client.MsgID(f.msgID))
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	ack, err := js.PublishMsg(ctx, msg, pubOpts...)
+	call, err := c.Send(f.memory, req, callOpts...)
 	if err != nil {
-		return fmt.Errorf("publish request: %w (is 'pelm serve' running?)", err)
+		return err
 	}
-	if ack.Duplicate {
+	res, err := call.Msg(ctx)
+	switch {
+	case errors.Is(err, client.ErrDuplicate):
 		return fmt.Errorf("request dropped: Nats-Msg-Id %q was already published within the duplicate window", f.msgID)
-	}
-	res, err := sub.NextMsgWithContext(ctx)
-	if err != nil {
-		return fmt.Errorf("waiting for the result of seq %d: %w", ack.Sequence, err)
+	case err != nil:
+		return fmt.Errorf("%w (is 'pelm serve' running?)", err)
 	}
 	return printJSON(stdout, res)
+}
+
+// typedRequest reads the JSON request body of verb into the client's
+// request type; meta stays the JSON it was given.
+func typedRequest(verb string, body []byte) (client.Request, error) {
+	var req client.Request
+	var err error
+	switch verb {
+	case "store":
+		var r client.StoreRequest
+		err = json.Unmarshal(body, &r)
+		r.Meta = rawMeta(body)
+		req = r
+	case "retrieve":
+		var r client.RetrieveRequest
+		err = json.Unmarshal(body, &r)
+		req = r
+	case "process":
+		var r client.ProcessRequest
+		err = json.Unmarshal(body, &r)
+		r.Meta = rawMeta(body)
+		req = r
+	case "forget":
+		var r client.ForgetRequest
+		err = json.Unmarshal(body, &r)
+		req = r
+	}
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	return req, nil
+}
+
+// rawMeta is the meta value of a JSON request as given, or nil.
+func rawMeta(body []byte) any {
+	var m struct {
+		Meta json.RawMessage `json:"meta"`
+	}
+	if json.Unmarshal(body, &m) != nil || len(m.Meta) == 0 || string(m.Meta) == "null" {
+		return nil
+	}
+	return m.Meta
 }
 
 // body builds the JSON request from the flags and, for a missing --vector,
@@ -196,7 +234,7 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pelm watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", defaultNATSURL, "NATS server (env NATS_URL)")
-	prefix := fs.String("prefix", processor.DefaultPrefix, "subject prefix")
+	prefix := fs.String("prefix", wire.DefaultPrefix, "subject prefix")
 	memory := fs.String("memory", "*", "memory name, or * for all")
 	op := fs.String("op", "*", "op, or * for all")
 	count := fs.Int("count", 0, "stop after this many messages; 0 means never")
