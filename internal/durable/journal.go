@@ -2,14 +2,15 @@ package durable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pelm-dev/pelm/filter"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 // The journal is the batch loop's write-ahead log: one record per batch,
@@ -61,9 +62,9 @@ type journalRecord struct {
 	Entries []journalEntry `msgpack:"e"`
 }
 
-// journalRec is what the processor remembers of a record while it is in
+// heldRecord is what the store remembers of a record while it is in
 // the journal: where it lies and whether it may be purged.
-type journalRec struct {
+type heldRecord struct {
 	first, last uint64 // stream sequences of its first and last parts
 	entries     int
 	unconfirmed int // its results whose requests may still come back
@@ -173,77 +174,162 @@ func parsePart(h string) (i, n int, ok bool) {
 	return i, n, err1 == nil && err2 == nil && i >= 1 && i <= n
 }
 
-// replayJournal reads the journal back: the results of every record still
-// there, and the effects of the entries past the materialised mark, which
-// it replays on the memories (restored from the per-item state up to that
-// mark) and queues for materialising again. It returns how many entries
-// it replayed.
-func (s *Store) replayJournal(ctx context.Context, call func() context.Context, a Applier) (int, error) {
-	var (
-		buf      []byte
-		want     = 1 // the part expected next
-		first    uint64
-		replayed int
-	)
-	err := s.readStream(ctx, call, JournalStream, s.journal.subject, func(msg jetstream.Msg) error {
-		md, err := msg.Metadata()
-		if err != nil {
-			return err
-		}
-		i, n, ok := parsePart(msg.Headers().Get(hdrPart))
-		if !ok {
-			return fmt.Errorf("journal message %d: bad %s header %q", md.Sequence.Stream, hdrPart, msg.Headers().Get(hdrPart))
-		}
-		if i != want {
-			// The rest of a record cut short by a crash: its requests were
-			// never acknowledged and come back. Start afresh at a first part.
-			buf, want = buf[:0], 1
-			if i != 1 {
-				return nil
-			}
-		}
-		if i == 1 {
-			buf, first = buf[:0], md.Sequence.Stream
-		}
-		buf = append(buf, msg.Data()...)
-		if i < n {
-			want = i + 1
-			return nil
-		}
-		want = 1
-		var rec journalRecord
-		if err := msgpack.Unmarshal(buf, &rec); err != nil {
-			return fmt.Errorf("journal record at %d: %w", first, err)
-		}
-		k, err := s.replayRecord(&rec, first, md.Sequence.Stream, a)
-		replayed += k
-		return err
-	})
-	return replayed, err
+// doneEntry is the result of an effectful request, kept for replays until
+// its request is confirmed gone and no stale copy of it can come back.
+type doneEntry struct {
+	Result
+	seq       uint64
+	rec       *heldRecord // the journal record that holds it durably
+	confirmed bool        // its request is known acknowledged
 }
 
-// replayRecord restores one journal record.
-func (s *Store) replayRecord(rec *journalRecord, first, last uint64, a Applier) (int, error) {
-	jr := &journalRec{first: first, last: last, entries: len(rec.Entries)}
-	s.jrecs = append(s.jrecs, jr)
-	replayed := 0
-	for i := range rec.Entries {
-		je := &rec.Entries[i]
-		s.done[je.Seq] = &doneEntry{seq: je.Seq, rec: jr, Result: Result{Subject: je.Subject, ContentType: je.CType, ReqID: je.ReqID, Body: je.Result}}
-		jr.unconfirmed++
-		if s.matMark.covers(last, i) {
-			continue
-		}
-		en := Entry{Seq: je.Seq, Memory: je.Memory, Decided: je.Decided, Filter: filter.State{Threshold: je.Threshold, EMA: je.EMA},
-			Kind: Kind(je.Kind), ID: je.ID, Phase: je.Phase, Confidence: je.Confidence, Meta: je.Meta}
-		if en.Kind == KindStore {
-			en.Vector = vectorFrom(je.Vector)
-		}
-		if err := a.Replay(je.Memory, &en); err != nil {
-			return replayed, fmt.Errorf("journal entry of request %d: %w", je.Seq, err)
-		}
-		s.queue(&en, je.Vector, journalMark{Record: last, Entries: i + 1})
-		replayed++
+// retiring is a done record whose request is acked and whose durable copy
+// is deleted. JetStream may still have redelivered that request before it
+// saw the ack: such a copy sits in the pull buffer, which holds at most the
+// prefetch, so the record is kept until that many more messages have come.
+type retiring struct {
+	seq   uint64
+	after uint64 // s.consumed past which no stale copy can still arrive
+}
+
+func (s *Store) retire(seq uint64) {
+	s.retiring = append(s.retiring, retiring{seq: seq, after: s.consumed + uint64(s.cfg.RetireAfter)})
+}
+
+// confirmed is called once the request seq is known gone from the requests
+// stream: its result need not be kept durably any more. A journal record is
+// purged once all its results are confirmed and its effects materialised.
+func (s *Store) confirmed(seq uint64) {
+	e := s.done[seq]
+	if e == nil || e.confirmed {
+		return
 	}
-	return replayed, nil
+	e.rec.unconfirmed--
+	s.retire(seq)
+	e.confirmed = true
+}
+
+// retireDone forgets the in-memory done records whose time has passed.
+func (s *Store) retireDone() {
+	n := 0
+	for n < len(s.retiring) && s.retiring[n].after < s.consumed {
+		seq := s.retiring[n].seq
+		if e := s.done[seq]; e != nil && len(s.freeDone) < maxFreeDone {
+			s.freeDone = append(s.freeDone, e)
+		}
+		delete(s.done, seq)
+		n++
+	}
+	s.retiring = append(s.retiring[:0], s.retiring[n:]...)
+}
+
+// maxFreeDone bounds the retired done entries kept for reuse.
+const maxFreeDone = 4096
+
+// newDone returns a done entry to fill, a retired one when there is one:
+// with its body buffer, that saves two allocations per effectful request.
+func (s *Store) newDone() *doneEntry {
+	if n := len(s.freeDone); n > 0 {
+		e := s.freeDone[n-1]
+		s.freeDone = s.freeDone[:n-1]
+		return e
+	}
+	return &doneEntry{}
+}
+
+// ackedSeq is an acknowledged request whose done record waits until the
+// request is seen gone from the requests stream.
+type ackedSeq struct {
+	seq uint64
+	at  time.Time
+}
+
+// confirmAcks moves to deletion the done records of acknowledged requests
+// that the work-queue stream has removed. A flush cannot vouch for an ack:
+// a server shutting down answers pings after JetStream has stopped taking
+// acks, and an ack lost that way brings the request back after a restart.
+// The stream's first sequence can: everything below it is gone. Requests
+// above it (behind one that is still pending) are looked up one by one once
+// they are ten seconds old, at most 256 per call. It runs at most every
+// 250 ms.
+func (s *Store) confirmAcks(force bool) {
+	if len(s.acked) == 0 || (!force && time.Since(s.checked) < 250*time.Millisecond) {
+		return
+	}
+	s.checked = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	st, first, err := s.requestsFloor(ctx)
+	if err != nil {
+		return // try again later
+	}
+	old := time.Now().Add(-10 * time.Second)
+	keep, looked := s.acked[:0], 0
+	for _, a := range s.acked {
+		switch {
+		case a.seq < first:
+			s.confirmed(a.seq)
+		case a.at.Before(old) && looked < 256:
+			looked++
+			if _, err := st.GetMsg(ctx, a.seq); errors.Is(err, jetstream.ErrMsgNotFound) {
+				s.confirmed(a.seq)
+				continue
+			}
+			keep = append(keep, a)
+		default:
+			keep = append(keep, a)
+		}
+	}
+	s.acked = keep
+	s.purgeJournal()
+}
+
+// requestsFloor returns the requests stream and its floor: every request
+// below it is gone (acknowledged), since the stream is a work queue.
+func (s *Store) requestsFloor(ctx context.Context) (jetstream.Stream, uint64, error) {
+	st, err := s.js.Stream(ctx, wire.RequestsStream) // asks the server for the stream's info
+	if err != nil {
+		return nil, 0, err
+	}
+	state := st.CachedInfo().State
+	if state.Msgs == 0 {
+		return st, state.LastSeq + 1, nil
+	}
+	return st, state.FirstSeq, nil
+}
+
+// purgeJournal drops the journal records that are materialised and whose
+// results are all confirmed, oldest first, and purges them from the stream
+// in the background (one purge at a time; a later one covers what an
+// earlier skipped).
+func (s *Store) purgeJournal() {
+	n := 0
+	for n < len(s.jrecs) {
+		r := s.jrecs[n]
+		if r.unconfirmed > 0 || !s.matMark.covers(r.last, r.entries-1) {
+			break
+		}
+		n++
+	}
+	if n > 0 {
+		s.purgeTo = s.jrecs[n-1].last + 1
+		s.jrecs = append(s.jrecs[:0], s.jrecs[n:]...)
+	}
+	if s.purgeTo <= s.purged || !s.purging.CompareAndSwap(false, true) {
+		return
+	}
+	keep := s.purgeTo
+	s.purged = keep
+	s.purges.Go(func() {
+		defer s.purging.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		defer cancel()
+		st, err := s.js.Stream(ctx, JournalStream)
+		if err == nil {
+			err = st.Purge(ctx, jetstream.WithPurgeSequence(keep))
+		}
+		if err != nil {
+			s.log.Warn().Err(err).Uint64("below", keep).Msg("purge journal; a later purge will cover it")
+		}
+	})
 }

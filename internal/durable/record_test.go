@@ -3,8 +3,9 @@ package durable
 import (
 	"reflect"
 
-	"github.com/pelm-dev/pelm/filter"
 	"testing"
+
+	"github.com/pelm-dev/pelm/filter"
 
 	"github.com/vmihailenco/msgpack/v5"
 )

@@ -160,6 +160,81 @@ func (s *Store) Restore(a Applier) (Info, error) {
 	return info, nil
 }
 
+// replayJournal reads the journal back: the results of every record still
+// there, and the effects of the entries past the materialised mark, which
+// it replays on the memories (restored from the per-item state up to that
+// mark) and queues for materialising again. It returns how many entries
+// it replayed.
+func (s *Store) replayJournal(ctx context.Context, call func() context.Context, a Applier) (int, error) {
+	var (
+		buf      []byte
+		want     = 1 // the part expected next
+		first    uint64
+		replayed int
+	)
+	err := s.readStream(ctx, call, JournalStream, s.journal.subject, func(msg jetstream.Msg) error {
+		md, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		i, n, ok := parsePart(msg.Headers().Get(hdrPart))
+		if !ok {
+			return fmt.Errorf("journal message %d: bad %s header %q", md.Sequence.Stream, hdrPart, msg.Headers().Get(hdrPart))
+		}
+		if i != want {
+			// The rest of a record cut short by a crash: its requests were
+			// never acknowledged and come back. Start afresh at a first part.
+			buf, want = buf[:0], 1
+			if i != 1 {
+				return nil
+			}
+		}
+		if i == 1 {
+			buf, first = buf[:0], md.Sequence.Stream
+		}
+		buf = append(buf, msg.Data()...)
+		if i < n {
+			want = i + 1
+			return nil
+		}
+		want = 1
+		var rec journalRecord
+		if err := msgpack.Unmarshal(buf, &rec); err != nil {
+			return fmt.Errorf("journal record at %d: %w", first, err)
+		}
+		k, err := s.replayRecord(&rec, first, md.Sequence.Stream, a)
+		replayed += k
+		return err
+	})
+	return replayed, err
+}
+
+// replayRecord restores one journal record.
+func (s *Store) replayRecord(rec *journalRecord, first, last uint64, a Applier) (int, error) {
+	jr := &heldRecord{first: first, last: last, entries: len(rec.Entries)}
+	s.jrecs = append(s.jrecs, jr)
+	replayed := 0
+	for i := range rec.Entries {
+		je := &rec.Entries[i]
+		s.done[je.Seq] = &doneEntry{seq: je.Seq, rec: jr, Result: Result{Subject: je.Subject, ContentType: je.CType, ReqID: je.ReqID, Body: je.Result}}
+		jr.unconfirmed++
+		if s.matMark.covers(last, i) {
+			continue
+		}
+		en := Entry{Seq: je.Seq, Memory: je.Memory, Decided: je.Decided, Filter: filter.State{Threshold: je.Threshold, EMA: je.EMA},
+			Kind: Kind(je.Kind), ID: je.ID, Phase: je.Phase, Confidence: je.Confidence, Meta: je.Meta}
+		if en.Kind == KindStore {
+			en.Vector = vectorFrom(je.Vector)
+		}
+		if err := a.Replay(je.Memory, &en); err != nil {
+			return replayed, fmt.Errorf("journal entry of request %d: %w", je.Seq, err)
+		}
+		s.queue(&en, je.Vector, journalMark{Record: last, Entries: i + 1})
+		replayed++
+	}
+	return replayed, nil
+}
+
 // readStream passes every message of stream on subject filter to fn, in
 // stream order.
 func (s *Store) readStream(ctx context.Context, call func() context.Context, stream, filter string, fn func(jetstream.Msg) error) error {

@@ -4,10 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"github.com/pelm-dev/pelm/wire"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/pelm-dev/pelm/wire"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"

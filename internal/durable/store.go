@@ -55,7 +55,7 @@ type Store struct {
 	acked    []ackedSeq            // acknowledged, until the requests stream confirms it
 	checked  time.Time             // when confirmAcks last asked the stream
 
-	jrecs   []*journalRec // journal records not yet purged, oldest first
+	jrecs   []*heldRecord // journal records not yet purged, oldest first
 	matMark journalMark   // the per-item state holds everything before it
 	mat     materializer
 	rec     recordEncoder // state records
@@ -175,7 +175,7 @@ func (s *Store) Append(ctx context.Context, entries []Entry) error {
 	if err != nil {
 		return err
 	}
-	rec := &journalRec{first: first, last: last, entries: len(entries), unconfirmed: len(entries)}
+	rec := &heldRecord{first: first, last: last, entries: len(entries), unconfirmed: len(entries)}
 	s.jrecs = append(s.jrecs, rec)
 	for i := range entries {
 		en := &entries[i]

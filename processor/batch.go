@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/filter"
 	"github.com/pelm-dev/pelm/internal/durable"
 	"github.com/pelm-dev/pelm/wire"
 )
@@ -113,6 +114,112 @@ func (p *Processor) prepareAll(batch []jetstream.Msg) {
 	}
 }
 
+// slot is one message of a batch and everything derived from it. Slots are
+// reused from batch to batch.
+type slot struct {
+	msg       jetstream.Msg
+	ts        time.Time // when the stream stored the request
+	delivered uint64    // how often JetStream has delivered it
+	replyTo   string    // a checked Pelm-Reply-To, or ""
+	mem       *memory
+	req       wire.Request
+	out       wire.Outcome
+	meta      []byte // tagged meta handed to the memory on store
+
+	retrieveOp, storeOp, forgetOp int // indices into mem.ops, or -1
+	filterAfter                   filter.State
+
+	// applied: it went through its memory's filter or forget, so it has
+	// effects, and a redelivery must replay its result, not run again.
+	applied bool
+	subject string          // where the result goes
+	body    []byte          // the encoded result
+	replay  *durable.Result // the result of an earlier delivery whose effects are durable
+	dupOf   int             // an earlier slot of this batch with the same request, or -1
+}
+
+// replayed reports whether the slot republishes an earlier result.
+func (s *slot) replayed() bool { return s.replay != nil || s.dupOf >= 0 }
+
+func (s *slot) fail(e *wire.Error) { s.out.Err = e }
+
+// prepare decodes and validates one message; on failure s.out.Err is set.
+func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
+	s.msg, s.replyTo, s.mem, s.replay, s.dupOf, s.applied = msg, "", nil, nil, -1, false
+	s.retrieveOp, s.storeOp, s.forgetOp = -1, -1, -1
+	s.out.Reset()
+	o := &s.out
+
+	if md, err := msg.Metadata(); err == nil {
+		o.Seq, s.ts, s.delivered = md.Sequence.Stream, md.Timestamp, md.NumDelivered
+	} else {
+		s.ts, s.delivered = time.Now(), 1
+	}
+	h := msg.Headers()
+	o.ReqID = h.Get(wire.HeaderMsgID)
+	// The encoding comes first so that even an error result speaks the
+	// client's encoding.
+	ct := h.Get(wire.HeaderContentType)
+	enc, known := wire.EncodingOf(ct)
+	o.Enc = enc
+	// The reply subject is checked before the request's own subject, so
+	// that a client that named one gets even that error there.
+	var replyErr *wire.Error
+	if to := h.Get(wire.HeaderReplyTo); to != "" {
+		if replyErr = p.rules.Check(to); replyErr == nil {
+			s.replyTo = to
+		}
+	}
+	rt := wire.ParseSubject(msg.Subject(), p.reqPrefix)
+	o.Memory, o.OpName, o.Op = rt.Memory, rt.OpName, rt.Op
+	switch {
+	case replyErr != nil:
+		s.fail(replyErr)
+		return
+	case rt.Err != nil:
+		s.fail(rt.Err)
+		return
+	case !known:
+		s.fail(wire.Errorf(wire.CodeBadEncoding, "Content-Type %q: want application/msgpack or application/json", wire.Clip(ct)))
+		return
+	}
+	o.CType = ct
+	r := &s.req
+	dim := p.mems.cfg.Dim
+	if cap(r.Vector) < dim {
+		r.Vector = make([]float32, 0, dim)
+	}
+	var e *wire.Error
+	if o.Enc == wire.JSON {
+		e = wire.DecodeJSON(msg.Data(), dim, r)
+	} else {
+		e = p.mdec.Decode(msg.Data(), dim, r)
+	}
+	if e == nil {
+		e = r.Validate(o.Op, p.defaults)
+	}
+	if e == nil && r.WithVectors && r.TopK*dim*4 > p.maxResult {
+		// Every encoding spends at least four bytes a value: such a result
+		// could never be published, and its buffers would stay allocated.
+		e = wire.Errorf(wire.CodeTooLarge, "with_vectors: %d matches of %d values cannot fit the server's max payload of %d bytes; ask for fewer", r.TopK, dim, p.maxResult)
+	}
+	if e == nil {
+		// Only store and process create a memory; a retrieve or a forget
+		// of one that does not exist finds nothing.
+		s.mem, e = p.mems.get(o.Memory, o.Op == wire.OpStore || o.Op == wire.OpProcess)
+	}
+	if e != nil {
+		s.fail(e)
+		return
+	}
+	if s.mem == nil {
+		o.WithMatches = o.Op == wire.OpRetrieve
+		if o.Op == wire.OpForget {
+			o.ID = string(r.ID)
+		}
+	}
+}
+
 // compose encodes every result, with its latency, into its slot.
 func (p *Processor) compose(start time.Time) {
 	for i := range p.slots {
@@ -169,11 +276,13 @@ func (p *Processor) effects() []durable.Entry {
 	return p.entries
 }
 
-// dropTicks removes the idle ticks from a batch, in place.
+// dropTicks removes the idle ticks from a batch, in place: the pull loop
+// hands the batch loop a nil message when it has waited idleTick for one,
+// so that the durable store's housekeeping goes on (Tick).
 func dropTicks(batch []jetstream.Msg) []jetstream.Msg {
 	n := 0
 	for _, m := range batch {
-		if _, ok := m.(tick); !ok {
+		if m != nil {
 			batch[n] = m
 			n++
 		}
