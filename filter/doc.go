@@ -23,8 +23,8 @@
 //     ema−0.5 > 0.05+1e-9 and down only when ema−0.5 < −0.05−1e-9. One
 //     acceptance from ema 0.5 gives ema 0.55 exactly in decimal, which must not
 //     move t, although in float64 it is 0.55000000000000004.
-//   - text scores are exact hundredths, returned as the double nearest to
-//     the decimal, the same double as rounding to the 1e-9 grid.
+//   - text scores are not rounded: Score computes the ancestor's float64
+//     formula (see Score).
 //   - values are compared with t as plain value >= t.
 //
 // The float64 ema drifts from the exact decimal by a few ulps at most (the
