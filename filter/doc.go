@@ -45,6 +45,13 @@
 // value of 0.7 is rejected), and a step down from 0.6000000000000001 gives
 // 0.55 again. State and SetState carry t and ema bit for bit.
 //
+// shared/anchors/moral_filter_golden.jsonl (beside the checkout; its
+// generator moral_filter_golden.py says how it was computed) holds 19,200 of
+// the ancestor's decisions. TestGolden requires every one, and the six
+// sequences copied into testdata/golden_small.jsonl, to match bit for bit;
+// the environment variable PELM_ANCHORS names another directory holding the
+// file.
+//
 // # Concurrency and allocation
 //
 // A Filter is not safe for concurrent use: it belongs to the one goroutine
