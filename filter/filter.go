@@ -26,7 +26,9 @@ const (
 	emaStart  = 0.5
 	emaWeight = 0.1  // weight of the newest decision in ema
 	band      = 0.05 // half-width of the dead band around emaStart
-	slack     = 1e-9 // absorbs float64 error against decimal arithmetic
+	// emaKeep is the ancestor's 1.0 - 0.1, which rounds to the same double
+	// as the constant 0.9 (TestEMAKeep).
+	emaKeep = 1 - emaWeight
 )
 
 // ErrThreshold reports a threshold outside [MinThreshold, MaxThreshold].
@@ -77,12 +79,12 @@ func New(cfg Config) (*Filter, error) {
 	if t == 0 {
 		t = DefaultThreshold
 	}
-	t = round9(t)
 	return &Filter{t: t, ema: emaStart, start: t, fixed: cfg.Fixed}, nil
 }
 
 // Decide reports whether value (a moral score in [0, 1]) is accepted and the
-// threshold it was compared with, then adapts the filter. NaN is rejected.
+// threshold it was compared with, then adapts the filter, in float64 with
+// each operation rounded (see the package doc). NaN is rejected.
 func (f *Filter) Decide(value float64) (accepted bool, threshold float64) {
 	threshold = f.t
 	accepted = value >= MaxThreshold || (value >= MinThreshold && value >= threshold)
@@ -90,15 +92,17 @@ func (f *Filter) Decide(value float64) (accepted bool, threshold float64) {
 	if accepted {
 		x = 1
 	}
-	f.ema = emaWeight*x + (1-emaWeight)*f.ema
+	// The conversions round each product, so that no platform fuses the
+	// sum into a multiply-add.
+	f.ema = float64(emaWeight*x) + float64(emaKeep*f.ema)
 	if f.fixed {
 		return accepted, threshold
 	}
-	switch d := f.ema - emaStart; {
-	case d > band+slack:
-		f.t = round9(math.Min(f.t+Step, MaxThreshold))
-	case d < -band-slack:
-		f.t = round9(math.Max(f.t-Step, MinThreshold))
+	switch err := f.ema - emaStart; {
+	case err > band:
+		f.t = min(f.t+Step, MaxThreshold)
+	case err < -band:
+		f.t = max(f.t-Step, MinThreshold)
 	}
 	return accepted, threshold
 }
@@ -108,25 +112,18 @@ func (f *Filter) State() State {
 	return State{Threshold: f.t, EMA: f.ema}
 }
 
-// SetState restores a state saved by State, e.g. after a restart. The
-// persisted state is not trusted: the threshold is clamped to its range and
-// rounded to the 1e-9 grid, ema clamped to [0, 1], and a NaN replaced by the
-// configured initial value, so that the filter's invariants hold whatever was
-// read.
+// SetState restores a state saved by State, e.g. after a restart; a state in
+// range is restored bit for bit, so the filter goes on exactly as before. The
+// persisted state is not trusted: the threshold is clamped to its range, ema
+// clamped to [0, 1], and a NaN replaced by the configured initial value, so
+// that the filter's invariants hold whatever was read.
 func (f *Filter) SetState(s State) {
 	f.t = f.start
 	if !math.IsNaN(s.Threshold) {
-		f.t = round9(min(max(s.Threshold, MinThreshold), MaxThreshold))
+		f.t = min(max(s.Threshold, MinThreshold), MaxThreshold)
 	}
 	f.ema = emaStart
 	if !math.IsNaN(s.EMA) {
 		f.ema = min(max(s.EMA, 0), 1)
 	}
-}
-
-// round9 rounds x to the 1e-9 grid. For a decimal with at most nine
-// fractional digits the result is the double nearest to it, the same as its
-// literal, because the division is correctly rounded.
-func round9(x float64) float64 {
-	return math.Round(x*1e9) / 1e9
 }
