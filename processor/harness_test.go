@@ -334,27 +334,26 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// refFilter is the test's own filter, in integer thousandths so that it
-// follows PROTOCOL.md's decimal arithmetic exactly.
-type refFilter struct{ t, ema int } // thousandths
+// refFilter is the test's own filter, written as the ancestor computes
+// it (PROTOCOL.md, Filter): float64, each operation rounded, in this order.
+type refFilter struct{ t, ema float64 }
 
-func newRefFilter() *refFilter { return &refFilter{t: 500, ema: 500000} } // ema in millionths
+func newRefFilter() *refFilter { return &refFilter{t: 0.5, ema: 0.5} }
 
 // decide returns the decision for moral and the threshold it was compared with.
 func (f *refFilter) decide(moral float64) (bool, float64) {
-	m := int(math.Round(moral * 1000))
-	thr := float64(f.t) / 1000
-	acc := m >= 900 || (m >= 300 && m >= f.t)
-	a := 0
+	thr := f.t
+	acc := moral >= 0.9 || (moral >= 0.3 && moral >= f.t)
+	s := 0.0
 	if acc {
-		a = 1_000_000
+		s = 1
 	}
-	f.ema = (a + 9*f.ema) / 10 // exact: the inputs keep it a multiple of 0.1 ppm at the lengths tests use
-	switch {
-	case f.ema-500000 > 50000:
-		f.t = min(f.t+50, 900)
-	case f.ema-500000 < -50000:
-		f.t = max(f.t-50, 300)
+	f.ema = float64(0.1*s) + float64((1.0-0.1)*f.ema)
+	switch e := f.ema - 0.5; {
+	case e > 0.05:
+		f.t = min(f.t+0.05, 0.9)
+	case e < -0.05:
+		f.t = max(f.t-0.05, 0.3)
 	}
 	return acc, thr
 }

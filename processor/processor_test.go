@@ -134,7 +134,9 @@ func runOps(t *testing.T, enc string, withReply bool) {
 	// process rejected by the filter: nothing retrieved or stored.
 	_, m = send("process", map[string]any{"vector": vecs[0], "phase": 0.5, "id": "bad", "text": "kill attack destroy"}, "")
 	res = result(t, m)
-	if acc, thr := filt.decide(0.35); acc || res["accepted"] != false || res["reason"] != "moral" || num(res["moral"]) != 0.35 ||
+	harmful := 3.0
+	score := 0.8 - float64(harmful*0.15) // three harmful words, in the ancestor's float64: 0.3500000000000001
+	if acc, thr := filt.decide(score); acc || res["accepted"] != false || res["reason"] != "moral" || num(res["moral"]) != score ||
 		num(res["threshold"]) != thr || len(res["matches"].([]any)) != 0 {
 		t.Errorf("rejected process: %v", res)
 	}
