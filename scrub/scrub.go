@@ -1,0 +1,317 @@
+package scrub
+
+import (
+	"bytes"
+	"unsafe"
+)
+
+// The markers that replace each kind of personal data.
+const (
+	Email = "[email]"
+	Phone = "[phone]"
+	Card  = "[card]"
+	IP    = "[ip]"
+	IBAN  = "[iban]"
+)
+
+// MaxMarkerLen is the length of the longest marker: one match never grows
+// the text by more than MaxMarkerLen bytes.
+const MaxMarkerLen = len(Email)
+
+// kind is what a match is; a higher kind wins a tie in length.
+type kind uint8
+
+const (
+	kindNone kind = iota
+	kindPhone
+	kindIP
+	kindCard
+	kindIBAN
+	kindEmail
+)
+
+func (k kind) marker() string {
+	switch k {
+	case kindPhone:
+		return Phone
+	case kindIP:
+		return IP
+	case kindCard:
+		return Card
+	case kindIBAN:
+		return IBAN
+	case kindEmail:
+		return Email
+	}
+	return ""
+}
+
+// Append appends src to dst with every match replaced by its marker, and
+// returns the extended buffer and the number of matches replaced. It
+// allocates only when dst lacks room for the result, which is never longer
+// than len(src) + n·MaxMarkerLen (nor than len(src) + MaxMarkerLen/2 bytes
+// per byte of src, as the shortest match, ::1, is 3 bytes).
+func Append(dst, src []byte) (out []byte, n int) {
+	s := scanner{src: src, nextAt: -1}
+	last := 0
+	for {
+		start, end, k := s.next(last)
+		if k == kindNone {
+			return append(dst, src[last:]...), n
+		}
+		dst = append(dst, src[last:start]...)
+		dst = append(dst, k.marker()...)
+		last = end
+		n++
+	}
+}
+
+// String returns s with every match replaced by its marker, and the number
+// of matches replaced. When nothing matched it returns s itself and does not
+// allocate; otherwise it allocates the result once.
+func String(s string) (string, int) {
+	src := unsafe.Slice(unsafe.StringData(s), len(s))
+	sc := scanner{src: src, nextAt: -1}
+	if _, _, k := sc.next(0); k == kindNone {
+		return s, 0
+	}
+	out, n := Append(make([]byte, 0, len(s)+16), src)
+	return unsafe.String(unsafe.SliceData(out), len(out)), n
+}
+
+// scanner finds matches left to right. Its caches only ever move forward,
+// which keeps a whole scan linear in len(src).
+type scanner struct {
+	src []byte
+	// lastEnd is the end of the previous match: the bytes before it read as
+	// the marker that replaced them, whose last byte is ']'.
+	lastEnd int
+	// nextAt is the index of the first '@' at or after the scan position,
+	// or len(src) when there is none; -1 before the first look.
+	nextAt int
+	// runFrom ≤ i < runEnd means src[i:runEnd] is local-part bytes and
+	// src[runEnd] is not (or runEnd == len(src)).
+	runFrom, runEnd int
+	// domAt is the '@' whose domain ended at domEnd (-1: no domain).
+	domAt, domEnd int
+}
+
+// at returns src[k] as the scrubbed text reads it: a byte replaced by the
+// previous match reads as ']'.
+func (s *scanner) at(k int) byte {
+	if k < s.lastEnd {
+		return ']'
+	}
+	return s.src[k]
+}
+
+// next returns the leftmost match starting at or after from: among matches
+// that start at one byte the longest, among those of one length the higher
+// kind. k is kindNone when there is none.
+func (s *scanner) next(from int) (start, end int, k kind) {
+	src := s.src
+	s.lastEnd = from
+	// inRun: the previous byte is a local-part byte; started: the run has
+	// already had the byte an e-mail address could start with.
+	inRun, started := false, false
+	for i := from; i < len(src); i++ {
+		c := src[i]
+		emailHere := false
+		if isLocal(c) {
+			if !inRun {
+				inRun, started = true, false
+			}
+			if !started && isWord(c) {
+				started, emailHere = true, true
+			}
+		} else {
+			inRun = false
+		}
+		if c >= 0x80 || !isStart(c) {
+			continue
+		}
+		if emailHere {
+			// Nothing else at i can pass the '@'.
+			if e := s.email(i); e > 0 {
+				return i, e, kindEmail
+			}
+		}
+		if s.blocked(i) {
+			continue
+		}
+		bestEnd, bestKind := -1, kindNone
+		try := func(e int, k kind) {
+			if e > bestEnd || e == bestEnd && e > 0 && k > bestKind {
+				bestEnd, bestKind = e, k
+			}
+		}
+		switch {
+		case isDigit(c):
+			try(ipv4Match(src, i), kindIP)
+			try(cardMatch(src, i), kindCard)
+			// A national number must start its run of space-joined digits.
+			spaced := i >= 2 && src[i-1] == ' ' && isDigit(s.at(i-2))
+			try(phoneMatch(src, i, spaced), kindPhone)
+			try(ipv6Match(src, i), kindIP)
+		case c >= 'A' && c <= 'Z':
+			try(ibanMatch(src, i), kindIBAN)
+			if c <= 'F' {
+				try(ipv6Match(src, i), kindIP)
+			}
+		case c >= 'a' && c <= 'f', c == ':':
+			try(ipv6Match(src, i), kindIP)
+		case c == '+' || c == '(':
+			try(phoneMatch(src, i, false), kindPhone)
+		}
+		if bestKind != kindNone {
+			return i, bestEnd, bestKind
+		}
+	}
+	return len(src), len(src), kindNone
+}
+
+// blocked reports whether a number, IP address or IBAN may not start at i
+// because it would continue the text before it: after a letter, digit,
+// '_' or '@', after '.', '-' or '/' that follow a letter or digit, after
+// ':' that follows a digit or ':', and after ',' that follows a digit.
+func (s *scanner) blocked(i int) bool {
+	if i == 0 {
+		return false
+	}
+	p := s.at(i - 1)
+	if isWord(p) || p == '@' {
+		return true
+	}
+	if i < 2 {
+		return false
+	}
+	return glued(s.at(i-2), p)
+}
+
+// glued reports whether the separator p binds the byte x before it to what
+// follows.
+func glued(x, p byte) bool {
+	switch p {
+	case '.', '-', '/':
+		return isAlnum(x)
+	case ':':
+		return isDigit(x) || x == ':'
+	case ',':
+		return isDigit(x)
+	}
+	return false
+}
+
+// endOK reports whether a number may end at e: not before a letter, digit,
+// '_' or '@', nor before '.', '-' or '/' that lead on to a letter or digit,
+// nor before ':' or ',' that lead on to a digit. ipv4 relaxes '/', ':' and
+// ',' for a prefix length (/24), a port (:8080) or a list (,10.0.0.2).
+func endOK(src []byte, e int, ipv4 bool) bool {
+	if e >= len(src) {
+		return true
+	}
+	c := src[e]
+	if isWord(c) || c == '@' {
+		return false
+	}
+	if e+1 >= len(src) {
+		return true
+	}
+	d := src[e+1]
+	switch c {
+	case '.', '-':
+		return !isAlnum(d)
+	case '/':
+		return ipv4 || !isAlnum(d)
+	case ':':
+		return ipv4 || !isDigit(d)
+	case ',':
+		return ipv4 || !isDigit(d)
+	}
+	return true
+}
+
+// email returns the end of the e-mail address whose local part starts at i,
+// or -1: the run of local-part bytes from i must reach an '@' that a valid
+// domain follows.
+func (s *scanner) email(i int) int {
+	src := s.src
+	if s.nextAt < i {
+		if j := bytes.IndexByte(src[i:], '@'); j >= 0 {
+			s.nextAt = i + j
+		} else {
+			s.nextAt = len(src)
+		}
+	}
+	if s.nextAt == len(src) {
+		return -1
+	}
+	if i < s.runFrom || i >= s.runEnd {
+		j := i
+		for j < len(src) && isLocal(src[j]) {
+			j++
+		}
+		s.runFrom, s.runEnd = i, j
+	}
+	at := s.runEnd
+	if at >= len(src) || src[at] != '@' {
+		return -1
+	}
+	if s.domAt != at || s.domEnd == 0 {
+		s.domAt, s.domEnd = at, domainMatch(src, at+1)
+	}
+	return s.domEnd
+}
+
+// Byte classes as bitmasks over bytes 0-63 and 64-127.
+const (
+	digitLo uint64 = 0x03ff_0000_0000_0000
+	alnumHi uint64 = 0x07ff_fffe_07ff_fffe
+	// word: letters, digits and '_'.
+	wordHi = alnumHi | 1<<('_'-64)
+	// local: RFC 5322 atext and '.': ! # $ % & ' * + - / = ? ^ _ ` { | } ~
+	localLo = digitLo | 1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' |
+		1<<'*' | 1<<'+' | 1<<'-' | 1<<'/' | 1<<'=' | 1<<'?' | 1<<'.'
+	localHi = wordHi | 1<<('^'-64) | 1<<('`'-64) | 1<<('{'-64) | 1<<('|'-64) |
+		1<<('}'-64) | 1<<('~'-64)
+	// start: bytes a match other than an e-mail can start with, and word
+	// bytes for e-mails.
+	startLo = digitLo | 1<<'+' | 1<<'(' | 1<<':'
+	startHi = wordHi
+)
+
+func isDigit(c byte) bool { return c-'0' < 10 }
+
+func isAlnum(c byte) bool {
+	if c < 64 {
+		return digitLo>>c&1 != 0
+	}
+	return c < 128 && alnumHi>>(c-64)&1 != 0
+}
+
+func isWord(c byte) bool {
+	if c < 64 {
+		return digitLo>>c&1 != 0
+	}
+	return c < 128 && wordHi>>(c-64)&1 != 0
+}
+
+func isLocal(c byte) bool {
+	if c < 64 {
+		return localLo>>c&1 != 0
+	}
+	return c < 128 && localHi>>(c-64)&1 != 0
+}
+
+func isStart(c byte) bool {
+	if c < 64 {
+		return startLo>>c&1 != 0
+	}
+	return startHi>>(c-64)&1 != 0
+}
+
+func isHex(c byte) bool {
+	return isDigit(c) || (c|0x20)-'a' < 6
+}
+
+func isUpper(c byte) bool { return c-'A' < 26 }
