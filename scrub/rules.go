@@ -30,7 +30,7 @@ func domainMatch(src []byte, i int) int {
 	}
 	if end < len(src) {
 		c := src[end]
-		if isWord(c) || c == '@' || c == '-' || c == '.' && end+1 < len(src) && isAlnum(src[end+1]) {
+		if isWord(c) || c == '@' || c == '-' || c == '.' && end+1 < len(src) && (isAlnum(src[end+1]) || src[end+1] == '[') {
 			return -1
 		}
 	}
@@ -470,7 +470,10 @@ func ipv6Match(src []byte, i int) int {
 		}
 		if end+1 < len(src) {
 			d := src[end+1]
-			if c == ':' && (isHex(d) || d == ':') || (c == '.' || c == '-') && isAlnum(d) || c == '/' && !isDigit(d) && isAlnum(d) {
+			// '[' may be a marker where a continuation stood: see endOK.
+			if c == ':' && (isHex(d) || d == ':' || d == '[') ||
+				(c == '.' || c == '-') && (isAlnum(d) || d == '[') ||
+				c == '/' && (isAlnum(d) && !isDigit(d) || d == '[') {
 				return -1
 			}
 		}

@@ -206,6 +206,10 @@ func glued(x, p byte) bool {
 // '_' or '@', nor before '.', '-' or '/' that lead on to a letter or digit,
 // nor before ':' or ',' that lead on to a digit. ipv4 relaxes '/', ':' and
 // ',' for a prefix length (/24), a port (:8080) or a list (,10.0.0.2).
+//
+// What a separator leads on to may be a marker on a second pass; '[' counts
+// as what the marker replaced would have, so that scrubbing the result again
+// does not find a match that the first pass refused.
 func endOK(src []byte, e int, ipv4 bool) bool {
 	if e >= len(src) {
 		return true
@@ -220,13 +224,11 @@ func endOK(src []byte, e int, ipv4 bool) bool {
 	d := src[e+1]
 	switch c {
 	case '.', '-':
-		return !isAlnum(d)
+		return !isAlnum(d) && d != '['
 	case '/':
-		return ipv4 || !isAlnum(d)
-	case ':':
-		return ipv4 || !isDigit(d)
-	case ',':
-		return ipv4 || !isDigit(d)
+		return ipv4 || !isAlnum(d) && d != '['
+	case ':', ',':
+		return ipv4 || !isDigit(d) && d != '['
 	}
 	return true
 }
