@@ -111,11 +111,22 @@ func (s *scanner) at(k int) byte {
 func (s *scanner) next(from int) (start, end int, k kind) {
 	src := s.src
 	s.lastEnd = from
+	// prev is the byte before src[i] in the scrubbed text.
+	prev := byte(' ')
+	if from > 0 {
+		prev = ']'
+	}
 	// inRun: the previous byte is a local-part byte; started: the run has
 	// already had the byte an e-mail address could start with.
 	inRun, started := false, false
 	for i := from; i < len(src); i++ {
-		c := src[i]
+		c, p := src[i], prev
+		prev = c
+		if isWord(c) && isWord(p) {
+			// Inside a word nothing starts, and the run of local-part
+			// bytes the word belongs to has started.
+			continue
+		}
 		emailHere := false
 		if isLocal(c) {
 			if !inRun {
@@ -127,65 +138,75 @@ func (s *scanner) next(from int) (start, end int, k kind) {
 		} else {
 			inRun = false
 		}
-		if c >= 0x80 || !isStart(c) {
+		if !isStart(c) {
 			continue
 		}
-		if emailHere {
+		// s.nextAt == len(src): no '@' is left.
+		if emailHere && s.nextAt < len(src) {
 			// Nothing else at i can pass the '@'.
 			if e := s.email(i); e > 0 {
 				return i, e, kindEmail
 			}
 		}
-		if s.blocked(i) {
-			continue
-		}
-		bestEnd, bestKind := -1, kindNone
-		try := func(e int, k kind) {
-			if e > bestEnd || e == bestEnd && e > 0 && k > bestKind {
-				bestEnd, bestKind = e, k
-			}
-		}
+		end, k := -1, kindNone
 		switch {
+		case c >= 'g' && c <= 'z' || c == '_':
+			// Only an e-mail address starts with these.
 		case isDigit(c):
-			try(ipv4Match(src, i), kindIP)
-			try(cardMatch(src, i), kindCard)
-			// A national number must start its run of space-joined digits.
-			spaced := i >= 2 && src[i-1] == ' ' && isDigit(s.at(i-2))
-			try(phoneMatch(src, i, spaced), kindPhone)
-			try(ipv6Match(src, i), kindIP)
-		case c >= 'A' && c <= 'Z':
-			try(ibanMatch(src, i), kindIBAN)
-			if c <= 'F' {
-				try(ipv6Match(src, i), kindIP)
+			if s.blocked(i, p) {
+				continue
 			}
-		case c >= 'a' && c <= 'f', c == ':':
-			try(ipv6Match(src, i), kindIP)
+			end, k = better(end, k, ipv4Match(src, i), kindIP)
+			end, k = better(end, k, cardMatch(src, i), kindCard)
+			// A national number must start its run of space-joined digits.
+			spaced := p == ' ' && i >= 2 && isDigit(s.at(i-2))
+			end, k = better(end, k, phoneMatch(src, i, spaced), kindPhone)
+			end, k = better(end, k, ipv6Match(src, i), kindIP)
+		case c >= 'A' && c <= 'Z':
+			if s.blocked(i, p) {
+				continue
+			}
+			end, k = better(end, k, ibanMatch(src, i), kindIBAN)
+			if c <= 'F' {
+				end, k = better(end, k, ipv6Match(src, i), kindIP)
+			}
 		case c == '+' || c == '(':
-			try(phoneMatch(src, i, false), kindPhone)
+			if !s.blocked(i, p) {
+				end, k = better(end, k, phoneMatch(src, i, false), kindPhone)
+			}
+		default: // a-f, ':'
+			if !s.blocked(i, p) {
+				end, k = better(end, k, ipv6Match(src, i), kindIP)
+			}
 		}
-		if bestKind != kindNone {
-			return i, bestEnd, bestKind
+		if k != kindNone {
+			return i, end, k
 		}
 	}
 	return len(src), len(src), kindNone
 }
 
-// blocked reports whether a number, IP address or IBAN may not start at i
-// because it would continue the text before it: after a letter, digit,
-// '_' or '@', after '.', '-' or '/' that follow a letter or digit, after
-// ':' that follows a digit or ':', and after ',' that follows a digit.
-func (s *scanner) blocked(i int) bool {
+// better returns the longer of two candidate matches at one start, of equal
+// length the higher kind; an end of -1 is no match.
+func better(end int, k kind, e int, ek kind) (int, kind) {
+	if e > end || e == end && e >= 0 && ek > k {
+		return e, ek
+	}
+	return end, k
+}
+
+// blocked reports whether a number, IP address or IBAN may not start at i,
+// after p, because it would continue the text before it: after a letter,
+// digit, '_' or '@', after '.', '-' or '/' that follow a letter or digit,
+// after ':' that follows a digit or ':', and after ',' that follows a digit.
+func (s *scanner) blocked(i int, p byte) bool {
 	if i == 0 {
 		return false
 	}
-	p := s.at(i - 1)
 	if isWord(p) || p == '@' {
 		return true
 	}
-	if i < 2 {
-		return false
-	}
-	return glued(s.at(i-2), p)
+	return i >= 2 && glued(s.at(i-2), p)
 }
 
 // glued reports whether the separator p binds the byte x before it to what
@@ -238,15 +259,12 @@ func endOK(src []byte, e int, ipv4 bool) bool {
 // domain follows.
 func (s *scanner) email(i int) int {
 	src := s.src
-	if s.nextAt < i {
+	if s.nextAt < i { // -1 before the first look
 		if j := bytes.IndexByte(src[i:], '@'); j >= 0 {
 			s.nextAt = i + j
 		} else {
 			s.nextAt = len(src)
 		}
-	}
-	if s.nextAt == len(src) {
-		return -1
 	}
 	if i < s.runFrom || i >= s.runEnd {
 		j := i
@@ -265,55 +283,40 @@ func (s *scanner) email(i int) int {
 	return s.domEnd
 }
 
-// Byte classes as bitmasks over bytes 0-63 and 64-127.
+// Byte classes, one bit each in classes[c]. Bytes from 0x80 are in none.
 const (
-	digitLo uint64 = 0x03ff_0000_0000_0000
-	alnumHi uint64 = 0x07ff_fffe_07ff_fffe
-	// word: letters, digits and '_'.
-	wordHi = alnumHi | 1<<('_'-64)
-	// local: RFC 5322 atext and '.': ! # $ % & ' * + - / = ? ^ _ ` { | } ~
-	localLo = digitLo | 1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' |
-		1<<'*' | 1<<'+' | 1<<'-' | 1<<'/' | 1<<'=' | 1<<'?' | 1<<'.'
-	localHi = wordHi | 1<<('^'-64) | 1<<('`'-64) | 1<<('{'-64) | 1<<('|'-64) |
-		1<<('}'-64) | 1<<('~'-64)
-	// start: bytes a match other than an e-mail can start with, and word
-	// bytes for e-mails.
-	startLo = digitLo | 1<<'+' | 1<<'(' | 1<<':'
-	startHi = wordHi
+	cWord  = 1 << iota // letters, digits and '_'
+	cLocal             // e-mail local part: RFC 5322 atext and '.'
+	cStart             // a match may start here: word bytes, '+', '(' and ':'
+	cDigit
+	cHex
+	cAlnum
+	cUpper
 )
 
-func isDigit(c byte) bool { return c-'0' < 10 }
+// classes is indexed by a byte, so the index needs no bounds check.
+const classes = "" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x02\x00\x02\x02\x02\x02\x02\x04\x00\x02\x06\x00\x02\x02\x02" +
+	"\x3f\x3f\x3f\x3f\x3f\x3f\x3f\x3f\x3f\x3f\x04\x00\x00\x02\x00\x02" +
+	"\x00\x77\x77\x77\x77\x77\x77\x67\x67\x67\x67\x67\x67\x67\x67\x67" +
+	"\x67\x67\x67\x67\x67\x67\x67\x67\x67\x67\x67\x00\x00\x00\x02\x07" +
+	"\x02\x37\x37\x37\x37\x37\x37\x27\x27\x27\x27\x27\x27\x27\x27\x27" +
+	"\x27\x27\x27\x27\x27\x27\x27\x27\x27\x27\x27\x02\x02\x02\x02\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 
-func isAlnum(c byte) bool {
-	if c < 64 {
-		return digitLo>>c&1 != 0
-	}
-	return c < 128 && alnumHi>>(c-64)&1 != 0
-}
-
-func isWord(c byte) bool {
-	if c < 64 {
-		return digitLo>>c&1 != 0
-	}
-	return c < 128 && wordHi>>(c-64)&1 != 0
-}
-
-func isLocal(c byte) bool {
-	if c < 64 {
-		return localLo>>c&1 != 0
-	}
-	return c < 128 && localHi>>(c-64)&1 != 0
-}
-
-func isStart(c byte) bool {
-	if c < 64 {
-		return startLo>>c&1 != 0
-	}
-	return startHi>>(c-64)&1 != 0
-}
-
-func isHex(c byte) bool {
-	return isDigit(c) || (c|0x20)-'a' < 6
-}
-
-func isUpper(c byte) bool { return c-'A' < 26 }
+func isDigit(c byte) bool { return classes[c]&cDigit != 0 }
+func isAlnum(c byte) bool { return classes[c]&cAlnum != 0 }
+func isWord(c byte) bool  { return classes[c]&cWord != 0 }
+func isLocal(c byte) bool { return classes[c]&cLocal != 0 }
+func isStart(c byte) bool { return classes[c]&cStart != 0 }
+func isHex(c byte) bool   { return classes[c]&cHex != 0 }
+func isUpper(c byte) bool { return classes[c]&cUpper != 0 }

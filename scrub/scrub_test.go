@@ -264,3 +264,37 @@ func TestLinear(t *testing.T) {
 		}
 	}
 }
+
+// TestClasses checks the byte class table against the sets it encodes.
+func TestClasses(t *testing.T) {
+	const (
+		digits = "0123456789"
+		upper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		lower  = "abcdefghijklmnopqrstuvwxyz"
+		alnum  = digits + upper + lower
+		word   = alnum + "_"
+	)
+	sets := []struct {
+		name string
+		is   func(byte) bool
+		set  string
+	}{
+		{"digit", isDigit, digits},
+		{"alnum", isAlnum, alnum},
+		{"word", isWord, word},
+		{"local", isLocal, word + "!#$%&'*+-/=?^`{|}~."},
+		{"start", isStart, word + "+(:"},
+		{"hex", isHex, digits + "abcdefABCDEF"},
+		{"upper", isUpper, upper},
+	}
+	if len(classes) != 256 {
+		t.Fatalf("classes has %d bytes", len(classes))
+	}
+	for _, s := range sets {
+		for c := 0; c < 256; c++ {
+			if want := c < 128 && strings.IndexByte(s.set, byte(c)) >= 0; s.is(byte(c)) != want {
+				t.Errorf("%s(%#x) = %v, want %v", s.name, c, !want, want)
+			}
+		}
+	}
+}
