@@ -5,9 +5,11 @@
 //
 // # What matches
 //
-// Only ASCII letters and digits take part in a match; any other byte,
-// including every byte of a multi-byte UTF-8 sequence and invalid UTF-8,
-// is text around it. A marker therefore never splits a rune.
+// A match is made of ASCII bytes only: every byte from 0x80 (each byte of
+// a multi-byte UTF-8 sequence, and invalid UTF-8) is text around a match,
+// so a marker never splits a rune, and non-ASCII letters next to a match do
+// not glue to it ("連絡jean@exemple.fr" holds an address). Digits are ASCII
+// digits only.
 //
 //   - E-mail: a local part of RFC 5322 atext and dots (letters, digits and
 //     ! # $ % & ' * + - / = ? ^ _ ` { | } ~ .) starting with a letter, digit
@@ -29,7 +31,8 @@
 //     grouping ("0 000 000 000"). A national number joined by spaces may
 //     not start right after "<digit> ", so the tail of a longer run of
 //     numbers is not taken for one. A bare run of digits is never a phone
-//     number, nor is anything of 16 or more digits.
+//     number, nor is anything of 16 or more digits, nor a local number
+//     without its area code (555-2671).
 //   - Card: 13-19 digits starting with 2-6 (the ranges of Visa, Mastercard,
 //     American Express, Discover, Diners, JCB, UnionPay, Maestro), either
 //     contiguous or a group of 4 followed by groups of 3-6 joined by one
@@ -66,7 +69,10 @@
 // digit, nor before ':' or ',' followed by a digit (an IPv4 address may be
 // followed by ":port", "/len" and ",next"; an IPv6 address by "/len").
 // Boundaries are judged on the text as scrubbed so far: the bytes of a
-// previous match read as the ']' that ends its marker.
+// previous match read as the ']' that ends its marker. A '[' after such a
+// separator counts as a letter or digit (it may be a marker that replaced
+// one), so "1:2:3:4:5:6:7:cafe:10.0.0.1" scrubs to the same on a second
+// pass.
 //
 // # Precedence
 //
@@ -76,12 +82,33 @@
 // is an IP address, not a phone number). An e-mail address covers any
 // number inside its local part (415-555-2671@example.com is one [email]).
 //
+// A second pass over the result usually finds nothing, but not always: a
+// candidate refused because it ran on (a phone number past 15 digits) can
+// fit once a match in its tail has become a marker. In
+// "+0000000000000 3782 822463 10005" the 17 digits are no phone number,
+// the card at the end is replaced, and a second pass reads a 13-digit
+// phone number in "+0000000000000 [card]". Markers themselves never match.
+//
+// # Meta values
+//
+// Msgpack and JSON walk one encoded value (at most MaxDepth levels of
+// arrays and maps) and scrub every string in it, map keys included, with
+// the rules above; n counts matches over all strings. Nothing else changes:
+// numbers, bools, nil/null, msgpack bin and ext values, JSON whitespace and
+// unchanged strings are copied byte for byte, so with n == 0 the output
+// equals the input. A changed msgpack string gets the shortest str header
+// for its new length; a changed JSON string is unescaped, scrubbed and
+// escaped again. Malformed or too deep input is an error wrapping
+// ErrMalformed or ErrDepth, never a panic; nothing is appended to dst then.
+//
 // # Concurrency and allocation
 //
 // Every function is pure and safe for concurrent use. Scanning is linear in
-// the input: each recognizer reads a bounded stretch from where it starts
-// or is cached for the rest of its run. Append allocates nothing when dst
-// has room for the result, which is at most len(src) + n·MaxMarkerLen
-// bytes; String returns its argument without allocating when nothing
-// matched.
+// the input: each recognizer reads a bounded stretch from where it starts,
+// and the e-mail rule caches the run and domain it read. Append, Msgpack
+// and JSON allocate nothing when dst has room for the result (Append's is
+// at most len(src) + n·MaxMarkerLen bytes; JSON needs room for three copies
+// of a changed string that holds escapes); String returns its argument
+// without allocating when nothing matched, and allocates the result once
+// otherwise.
 package scrub
