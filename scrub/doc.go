@@ -69,10 +69,10 @@
 // digit, nor before ':' or ',' followed by a digit (an IPv4 address may be
 // followed by ":port", "/len" and ",next"; an IPv6 address by "/len").
 // Boundaries are judged on the text as scrubbed so far: the bytes of a
-// previous match read as the ']' that ends its marker. A '[' after such a
-// separator counts as a letter or digit (it may be a marker that replaced
-// one), so "1:2:3:4:5:6:7:cafe:10.0.0.1" scrubs to the same on a second
-// pass.
+// previous match read as the ']' that ends its marker. A '[' after a
+// separator that follows a match counts as the letter or digit a marker may
+// have replaced, so "1:2:3:4:5:6:7:cafe:10.0.0.1" (eight groups and more)
+// stays as scrubbed on a second pass.
 //
 // # Precedence
 //

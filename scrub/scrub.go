@@ -49,8 +49,7 @@ func (k kind) marker() string {
 // Append appends src to dst with every match replaced by its marker, and
 // returns the extended buffer and the number of matches replaced. It
 // allocates only when dst lacks room for the result, which is never longer
-// than len(src) + n·MaxMarkerLen (nor than len(src) + MaxMarkerLen/2 bytes
-// per byte of src, as the shortest match, ::1, is 3 bytes).
+// than len(src) + n·MaxMarkerLen.
 func Append(dst, src []byte) (out []byte, n int) {
 	s := scanner{src: src, nextAt: -1}
 	last := 0
