@@ -44,6 +44,10 @@ type Config struct {
 	// Inbox is the prefix of the run's reply subject; "" means
 	// "_INBOX.pelmbench". pelm must allow it (--reply-allow).
 	Inbox string
+	// KeepResults binds a stream (ResultsStream) to the run's reply
+	// subject, as a user who keeps results does: pelm then acknowledges a
+	// request only once that stream has stored its result.
+	KeepResults bool
 
 	Dim     int // vector length, pelm's --dim; 0 means 384
 	Preload int // items stored before the load; 0 means 20000, NoPreload none

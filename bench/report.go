@@ -56,6 +56,8 @@ type ConfigReport struct {
 	BatchMax   int       `json:"echo_batch_max"`
 	BatchWaitS float64   `json:"echo_batch_wait_s"`
 	Echo       bool      `json:"echo"`
+	// KeepResults: a stream stored every result (Config.KeepResults).
+	KeepResults bool `json:"keep_results"`
 }
 
 // Step is one load phase against one system.

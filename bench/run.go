@@ -51,6 +51,13 @@ func Run(ctx context.Context, load, echo *nats.Conn, cfg Config) (*Report, error
 		return nil, err
 	}
 	r.rep.Config.Echo = echo != nil
+	if cfg.KeepResults {
+		remove, err := r.keepResults(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer remove()
+	}
 	sub, err := load.Subscribe(r.inbox, r.onResult)
 	if err != nil {
 		return nil, fmt.Errorf("%w: subscribe %s: %w", ErrSetup, r.inbox, err)
@@ -160,6 +167,27 @@ func Run(ctx context.Context, load, echo *nats.Conn, cfg Config) (*Report, error
 		r.rep.Notes = append(r.rep.Notes, "interrupted: "+err.Error())
 	}
 	return r.rep, nil
+}
+
+// ResultsStream is the stream Config.KeepResults binds to the run's reply
+// subject.
+const ResultsStream = "PELMBENCH_RESULTS"
+
+// keepResults creates ResultsStream on the run's reply subject and returns
+// what deletes it. pelm learns of it from JetStream's stream advisory.
+func (r *runner) keepResults(ctx context.Context) (remove func(), err error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := r.js.CreateStream(cctx, jetstream.StreamConfig{Name: ResultsStream, Subjects: []string{r.inbox},
+		Storage: jetstream.FileStorage, MaxAge: 10 * time.Minute}); err != nil {
+		return nil, fmt.Errorf("%w: results stream: %w", ErrSetup, err)
+	}
+	r.rep.Config.KeepResults = true
+	return func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.js.DeleteStream(dctx, ResultsStream)
+	}, nil
 }
 
 func newRunner(nc *nats.Conn, cfg Config) (*runner, error) {

@@ -17,6 +17,7 @@ const (
 	HookAfterPersist = "after-persist" // its effects are durable, no result is out
 	HookAfterPublish = "after-publish" // its results are handed to NATS, not flushed
 	HookBeforeAck    = "before-ack"    // its results reached the server, nothing is acked
+	HookAfterAck     = "after-ack"     // its requests are acked (or nakked, or terminated)
 
 	// HookRequest+id is passed for each request that names an id, just
 	// before its memory runs it.
@@ -132,10 +133,12 @@ type slot struct {
 	// applied: it went through its memory's filter or forget, so it has
 	// effects, and a redelivery must replay its result, not run again.
 	applied bool
-	subject string          // where the result goes
-	body    []byte          // the encoded result
-	replay  *durable.Result // the result of an earlier delivery whose effects are durable
-	dupOf   int             // an earlier slot of this batch with the same request, or -1
+	subject string                 // where the result goes
+	body    []byte                 // the encoded result
+	replay  *durable.Result        // the result of an earlier delivery whose effects are durable
+	resAck  jetstream.PubAckFuture // the stream's acknowledgement of the result, when a stream captures it
+	resLost bool                   // its JetStream publish failed
+	dupOf   int                    // an earlier slot of this batch with the same request, or -1
 }
 
 // replayed reports whether the slot republishes an earlier result.

@@ -29,6 +29,7 @@ type Processor struct {
 	defaults                        wire.Defaults
 
 	mems  memories
+	caps  *captures      // which result subjects a stream keeps
 	store *durable.Store // the journal, the state, replays (internal/durable)
 	stale bool           // the memories may hold effects that are not durable: restore before the next batch
 
@@ -68,6 +69,7 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		rules:    rules,
 		defaults: wire.Defaults{Tolerance: cfg.Tolerance, TopK: cfg.TopK},
 		mems:     newMemories(cfg),
+		caps:     newCaptures(js),
 		store: durable.New(nc, js, durable.Config{Prefix: cfg.Prefix, Logger: cfg.Logger,
 			// A stale copy of a request can sit in the pull buffer, which
 			// holds at most the prefetch.
@@ -98,6 +100,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	stopCaptures, err := p.watchCaptures(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopCaptures()
 	if err := p.restore(); err != nil {
 		return err
 	}
@@ -229,6 +236,29 @@ func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, 
 // idleTick is how often an idle pull loop hands the batch loop a tick.
 const idleTick = 250 * time.Millisecond
 
+// watchCaptures lists which subjects streams capture, and keeps the list
+// up to date until the returned function is called.
+func (p *Processor) watchCaptures(ctx context.Context) (stop func(), err error) {
+	sub, err := p.caps.watch(p.nc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream advisories: %w", ErrSetup, err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	if err := p.caps.refresh(lctx); err != nil {
+		p.log.Warn().Err(err).Msg("list streams: until it works, no result waits for a stream to store it")
+	}
+	cancel()
+	lctx, cancel = context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		p.caps.loop(lctx, func(err error) { p.log.Warn().Err(err).Msg("list streams") })
+	})
+	return func() {
+		_ = sub.Unsubscribe()
+		cancel()
+		wg.Wait()
+	}, nil
+}
 
 // Ready reports whether the processor is serving: its streams and consumer
 // are there, its memories restored, and it is connected to NATS.

@@ -33,11 +33,25 @@ func (p *Processor) publishAndAck() {
 		} else {
 			p.pubHdr.set(o.ReqID, o.Seq, o.ContentType())
 		}
-		p.pubMsg.Subject, p.pubMsg.Data = s.subject, s.body
-		if err := p.nc.PublishMsg(&p.pubMsg); err != nil {
-			pubErr, pubFailed = err, pubFailed+1
+		s.resAck, s.resLost = nil, false
+		if p.caps.captured(s.subject) {
+			// A stream stores it: publish through JetStream and wait for
+			// the stream's PubAck before the ack. nats.go keeps the message
+			// until then (and sends it again on a retry): it gets its own.
+			msg := &nats.Msg{Subject: s.subject, Data: append([]byte(nil), s.body...), Header: p.pubHdr.clone()}
+			if f, err := p.js.PublishMsgAsync(msg); err != nil {
+				pubErr, pubFailed, s.resLost = err, pubFailed+1, true
+			} else {
+				s.resAck = f
+				published++
+			}
 		} else {
-			published++
+			p.pubMsg.Subject, p.pubMsg.Data = s.subject, s.body
+			if err := p.nc.PublishMsg(&p.pubMsg); err != nil {
+				pubErr, pubFailed = err, pubFailed+1
+			} else {
+				published++
+			}
 		}
 		if o.Err != nil && !s.applied && !s.replayed() {
 			f, err := p.js.PublishMsgAsync(p.deadLetter(s))
@@ -63,16 +77,19 @@ func (p *Processor) publishAndAck() {
 	p.hook(HookBeforeAck)
 	now := time.Now()
 	st := batchStats{results: published}
-	dlqCtx, cancel := context.WithTimeout(context.Background(), flushTimeout) // one wait for all the batch's dead letters
+	// One wait for all the batch's PubAcks: dead letters, and results
+	// that a stream stores.
+	dlqCtx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
 		st.add(o)
 		switch {
-		case flushErr != nil:
-			// The results may not have reached the server: let the requests
-			// come back rather than acknowledge what was not answered.
+		case flushErr != nil, s.resLost, s.resAck != nil && !waitPubAck(s.resAck, dlqCtx.Done()):
+			// The result may not have reached the server, or not the
+			// stream that keeps it: let the request come back rather than
+			// acknowledge what was not answered.
 			p.nak(s)
 		case o.Err == nil || s.applied || s.replayed():
 			_ = s.msg.Ack()
@@ -90,6 +107,7 @@ func (p *Processor) publishAndAck() {
 			}
 		}
 	}
+	p.hook(HookAfterAck)
 	p.stats.record(&st, p.slots, p.mems.order)
 	p.metrics.observe(p.slots, p.mems.order)
 	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).Msg("batch")
@@ -142,6 +160,15 @@ func newResultHeader() resultHeader {
 	rh := resultHeader{h: nats.Header{}, reqID: []string{""}, seq: []string{""}, msgID: []string{""}, ctype: []string{""}}
 	rh.h[wire.HeaderSeq], rh.h[wire.HeaderMsgID], rh.h[wire.HeaderContentType] = rh.seq, rh.msgID, rh.ctype
 	return rh
+}
+
+// clone copies the header, for a message that nats.go keeps.
+func (rh *resultHeader) clone() nats.Header {
+	h := make(nats.Header, len(rh.h))
+	for k, v := range rh.h {
+		h[k] = []string{v[0]}
+	}
+	return h
 }
 
 func (rh *resultHeader) set(reqID string, seq uint64, contentType string) {

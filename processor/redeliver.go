@@ -125,7 +125,13 @@ func (p *Processor) deadLetterRaw(ctx context.Context, st jetstream.Stream, raw 
 	}
 	rh := newResultHeader()
 	rh.set(o.ReqID, o.Seq, o.ContentType())
-	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Header: rh.h, Data: wire.NewResultEncoder().Encode(o)}); err != nil {
+	res := &nats.Msg{Subject: subject, Header: rh.h, Data: wire.NewResultEncoder().Encode(o)}
+	if p.caps.match(subject) {
+		// A stream keeps results there: the request goes only once it has.
+		if _, err := p.js.PublishMsg(ctx, res); err != nil {
+			return err
+		}
+	} else if err := p.nc.PublishMsg(res); err != nil {
 		return err
 	}
 	p.metrics.deadLetter()

@@ -104,7 +104,7 @@ func (rr ReplyRules) Check(subject string) *Error {
 		}
 	}
 	for _, p := range rr.allow {
-		if subjectMatch(p, subject) {
+		if SubjectMatch(p, subject) {
 			return nil
 		}
 	}
@@ -141,8 +141,8 @@ func ValidSubject(s string, wild bool) bool {
 	return !wild || !strings.Contains(s, ">.") // '>' only as the last token
 }
 
-// subjectMatch reports whether subject matches pattern (with * and >).
-func subjectMatch(pattern, subject string) bool {
+// SubjectMatch reports whether subject matches pattern (with * and >).
+func SubjectMatch(pattern, subject string) bool {
 	for {
 		pt, prest, pmore := strings.Cut(pattern, ".")
 		if pt == ">" {

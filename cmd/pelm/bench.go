@@ -22,18 +22,18 @@ import (
 )
 
 type benchFlags struct {
-	preload                 int
-	rates                   string
-	findMax                 bool
-	duration, timeout       time.Duration
-	maxP99, warmup          time.Duration
-	window                  int
-	mix, phases, memory     string
-	seed                    uint64
-	noEcho, quiet           bool
-	jsonOut, plotOut        string
-	cpuProfile, memProfile  string
-	echoPrefix, inboxPrefix string
+	preload                    int
+	rates                      string
+	findMax                    bool
+	duration, timeout          time.Duration
+	maxP99, warmup             time.Duration
+	window                     int
+	mix, phases, memory        string
+	seed                       uint64
+	noEcho, quiet, keepResults bool
+	jsonOut, plotOut           string
+	cpuProfile, memProfile     string
+	echoPrefix, inboxPrefix    string
 }
 
 // benchFlagSet is serve's flags (the in-process processor's settings, and
@@ -64,6 +64,7 @@ func benchFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags, *benchFlags) {
 	fs.StringVar(&bf.memory, "memory", bench.DefaultMemory, "memory the load goes to")
 	fs.Uint64Var(&bf.seed, "seed", 1, "seed of vectors, phases and op order")
 	fs.BoolVar(&bf.noEcho, "no-echo", false, "skip the JetStream echo floor")
+	fs.BoolVar(&bf.keepResults, "keep-results", false, "bind a stream to the results, as a user who keeps them does (pelm then acks only stored results)")
 	fs.BoolVar(&bf.quiet, "quiet", false, "no progress on stderr")
 	fs.StringVar(&bf.jsonOut, "json", "bench.json", "file for every figure as JSON (empty: none)")
 	fs.StringVar(&bf.plotOut, "plot", "bench.png", "file for the latency/throughput plot as PNG (empty: none)")
@@ -107,7 +108,7 @@ func (bf *benchFlags) config(sf *serveFlags, cfg processor.Config) (bench.Config
 		return bench.Config{}, errors.New("--duration, --timeout, --max-p99 and --window must be positive, --preload not negative")
 	}
 	c := bench.Config{
-		Prefix: sf.prefix, Memory: bf.memory, EchoPrefix: bf.echoPrefix, Inbox: bf.inboxPrefix,
+		Prefix: sf.prefix, Memory: bf.memory, EchoPrefix: bf.echoPrefix, Inbox: bf.inboxPrefix, KeepResults: bf.keepResults,
 		Dim: sf.dim, Preload: bf.preload, Rates: rates, FindMax: bf.findMax,
 		Duration: bf.duration, Timeout: bf.timeout, MaxP99: bf.maxP99, Window: bf.window, Warmup: bf.warmup,
 		Mix: mix, Phases: phases, Seed: bf.seed, Batch: cfg.Batch,

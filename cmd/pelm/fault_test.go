@@ -31,7 +31,7 @@ func faultLoadSize() int {
 // TestFaultCrashAtEachPoint kills pelm with SIGKILL at each point of its
 // batch loop, restarts it, and checks that nothing was lost or done twice.
 func TestFaultCrashAtEachPoint(t *testing.T) {
-	for _, point := range []string{processor.HookAfterPull, processor.HookAfterPersist, processor.HookAfterPublish, processor.HookBeforeAck} {
+	for _, point := range []string{processor.HookAfterPull, processor.HookAfterPersist, processor.HookAfterPublish, processor.HookBeforeAck, processor.HookAfterAck} {
 		for _, seed := range faultSeeds() {
 			t.Run(point, func(t *testing.T) {
 				f := newFaultEnv(t)

@@ -19,14 +19,14 @@ import (
 //	PELM_TEST_POISON=<id>             SIGKILL this process whenever a request
 //	                                  with that id is about to run
 //
-// Points are processor.HookAfterPull, HookAfterPersist, HookAfterPublish
-// and HookBeforeAck. With none set it returns nil.
+// Points are processor.HookAfterPull, HookAfterPersist, HookAfterPublish,
+// HookBeforeAck and HookAfterAck. With none set it returns nil.
 func testHook(crash, delay, poison string) (func(string), error) {
 	if crash == "" && delay == "" && poison == "" {
 		return nil, nil
 	}
 	valid := map[string]bool{processor.HookAfterPull: true, processor.HookAfterPersist: true,
-		processor.HookAfterPublish: true, processor.HookBeforeAck: true}
+		processor.HookAfterPublish: true, processor.HookBeforeAck: true, processor.HookAfterAck: true}
 	split := func(name, v string) (string, string, error) {
 		point, arg, ok := strings.Cut(v, ":")
 		if !ok || !valid[point] {
