@@ -184,6 +184,23 @@ func (c *Client) Forget(ctx context.Context, memory string, r ForgetRequest, opt
 	return c.Do(ctx, memory, r, opts...)
 }
 
+// Create creates memory with its own settings.
+func (c *Client) Create(ctx context.Context, memory string, r CreateRequest, opts ...CallOption) (*wire.Result, error) {
+	return c.Do(ctx, memory, r, opts...)
+}
+
+// Info returns memory's settings (Result.Config), live items (Size) and
+// filter state (Threshold, EMA).
+func (c *Client) Info(ctx context.Context, memory string, opts ...CallOption) (*wire.Result, error) {
+	return c.Do(ctx, memory, InfoRequest{}, opts...)
+}
+
+// Drop deletes memory and everything in it; Result.Found says whether it
+// existed.
+func (c *Client) Drop(ctx context.Context, memory string, opts ...CallOption) (*wire.Result, error) {
+	return c.Do(ctx, memory, DropRequest{}, opts...)
+}
+
 // Call is a request in flight.
 type Call struct {
 	c     *Client

@@ -163,3 +163,43 @@ func ExampleMsgID() {
 	// req_id: order-42
 	// true
 }
+
+// A memory of its own settings: a dimension and capacity of its own,
+// confidence eviction, a fixed filter threshold.
+func ExampleClient_Create() {
+	c, closeAll := connect()
+	defer closeAll()
+	ctx := context.Background()
+
+	res, err := c.Create(ctx, "example-create", client.CreateRequest{Dim: 2, Capacity: 100, Eviction: "confidence",
+		FilterThreshold: client.Float(0.6), FilterAdaptive: client.Bool(false)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%+v\n", *res.Config)
+	if _, err := c.Store(ctx, "example-create", client.StoreRequest{ID: "p", Vector: []float32{3, 4}, Phase: 0}); err != nil {
+		log.Fatal(err)
+	}
+	res, err = c.Info(ctx, "example-create")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("size", res.Size, "threshold", res.Threshold)
+
+	_, err = c.Create(ctx, "example-create", client.CreateRequest{Dim: 3})
+	fmt.Println(errors.Is(err, wire.ErrExists))
+
+	res, err = c.Drop(ctx, "example-create")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("dropped:", res.Found)
+	_, err = c.Info(ctx, "example-create")
+	fmt.Println(errors.Is(err, wire.ErrNotFound))
+	// Output:
+	// {Dim:2 Capacity:100 Eviction:confidence FilterThreshold:0.6 FilterAdaptive:false Scrub:false}
+	// size 1 threshold 0.6
+	// true
+	// dropped: true
+	// true
+}

@@ -64,6 +64,27 @@ type ForgetRequest struct {
 	ID string `json:"id"`
 }
 
+// CreateRequest creates a memory with its own settings (PROTOCOL.md,
+// Memories); a field left at its zero value takes the server's default.
+// Creating a memory that exists with the same settings is ok; with other
+// settings it is the error wire.ErrExists.
+type CreateRequest struct {
+	Dim             int      `json:"dim,omitempty"`
+	Capacity        int      `json:"capacity,omitempty"`
+	Eviction        string   `json:"eviction,omitempty"` // fifo or confidence
+	FilterThreshold *float64 `json:"filter_threshold,omitempty"`
+	FilterAdaptive  *bool    `json:"filter_adaptive,omitempty"`
+	Scrub           bool     `json:"scrub,omitempty"` // replace personal data in text and meta
+}
+
+// InfoRequest asks for a memory's settings, size and filter state; a
+// memory that does not exist is the error wire.ErrNotFound.
+type InfoRequest struct{}
+
+// DropRequest deletes a memory, its items and its filter, durably; Found
+// says whether it existed.
+type DropRequest struct{}
+
 // Float returns a pointer to f, for the optional fields.
 func Float(f float64) *float64 { return &f }
 
@@ -78,6 +99,18 @@ func (ProcessRequest) Op() wire.Op { return wire.OpProcess }
 
 // Op is wire.OpForget.
 func (ForgetRequest) Op() wire.Op { return wire.OpForget }
+
+// Op is wire.OpCreate.
+func (CreateRequest) Op() wire.Op { return wire.OpCreate }
+
+// Op is wire.OpInfo.
+func (InfoRequest) Op() wire.Op { return wire.OpInfo }
+
+// Op is wire.OpDrop.
+func (DropRequest) Op() wire.Op { return wire.OpDrop }
+
+// Bool returns a pointer to b, for the optional fields.
+func Bool(b bool) *bool { return &b }
 
 func (r StoreRequest) fields() map[string]any {
 	f := map[string]any{"vector": r.Vector, "phase": r.Phase}
@@ -99,6 +132,33 @@ func (r ProcessRequest) fields() map[string]any {
 }
 
 func (r ForgetRequest) fields() map[string]any { return map[string]any{"id": r.ID} }
+
+func (r CreateRequest) fields() map[string]any {
+	f := map[string]any{}
+	if r.Dim != 0 {
+		f["dim"] = r.Dim
+	}
+	if r.Capacity != 0 {
+		f["capacity"] = r.Capacity
+	}
+	if r.Eviction != "" {
+		f["eviction"] = r.Eviction
+	}
+	if r.FilterThreshold != nil {
+		f["filter_threshold"] = *r.FilterThreshold
+	}
+	if r.FilterAdaptive != nil {
+		f["filter_adaptive"] = *r.FilterAdaptive
+	}
+	if r.Scrub {
+		f["scrub"] = true
+	}
+	return f
+}
+
+func (InfoRequest) fields() map[string]any { return map[string]any{} }
+
+func (DropRequest) fields() map[string]any { return map[string]any{} }
 
 func putItem(f map[string]any, id string, moral *float64, text string, conf *float64, meta any) {
 	if id != "" {

@@ -35,19 +35,36 @@ const appendTimeout = 10 * time.Second
 
 // handleBatch runs one batch: decode, filter and execute per memory in
 // stream order, make the effects durable, publish every result, then
-// acknowledge.
+// acknowledge. A memory-management request (create, info, drop) ends a
+// part of the batch that runs on its own, so that what comes after it is
+// decoded and run against the memory as the request left it.
 func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	if batch = dropTicks(batch); len(batch) == 0 {
 		p.store.Tick()
 		p.metrics.durability(p.store.Backlog())
 		return
 	}
-	start := time.Now()
 	stopKeepAlive := p.keepAlive(batch)
 	defer stopKeepAlive()
-	p.hook(HookAfterPull)
 	p.store.Pulled(len(batch))
+	for len(batch) > 0 {
+		n := len(batch)
+		for i, msg := range batch {
+			if wire.ParseSubject(msg.Subject(), p.reqPrefix).Op.Manages() {
+				n = i + 1
+				break
+			}
+		}
+		p.runBatch(batch[:n])
+		batch = batch[n:]
+	}
+}
 
+// runBatch runs a batch in which only the last request may manage a
+// memory.
+func (p *Processor) runBatch(batch []jetstream.Msg) {
+	start := time.Now()
+	p.hook(HookAfterPull)
 	if p.stale {
 		// A batch failed earlier: what the memories hold may not be what
 		// is durable. Rebuild them before running anything.
@@ -65,6 +82,9 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 			p.plan(m)
 			p.execute(m)
 		}
+	}
+	if s := &p.slots[len(p.slots)-1]; s.out.Op.Manages() && s.out.Err == nil && !s.replayed() {
+		p.manage(s)
 	}
 	p.compose(start)
 
@@ -109,7 +129,21 @@ func (p *Processor) prepareAll(batch []jetstream.Msg) {
 			continue
 		}
 		p.seen[seq] = i
-		if s.out.Err == nil && s.mem != nil {
+		if s.out.Err != nil {
+			continue
+		}
+		if s.mem == nil && (s.out.Op == wire.OpStore || s.out.Op == wire.OpProcess) {
+			// The first store or process of a memory makes it, with the
+			// server's defaults; a retrieve or a forget of one that does
+			// not exist finds nothing.
+			m, e := p.mems.add(s.out.Memory, p.mems.defaults)
+			if e != nil {
+				s.fail(e)
+				continue
+			}
+			s.mem, s.created = m, &m.cfg
+		}
+		if s.mem != nil && !s.out.Op.Manages() {
 			s.mem.reqs = append(s.mem.reqs, i)
 		}
 	}
@@ -126,6 +160,7 @@ type slot struct {
 	req       wire.Request
 	out       wire.Outcome
 	meta      []byte // tagged meta handed to the memory on store
+	scrubbed  []byte // the text with personal data replaced, in a scrubbing memory
 
 	retrieveOp, storeOp, forgetOp int // indices into mem.ops, or -1
 	filterAfter                   filter.State
@@ -138,7 +173,11 @@ type slot struct {
 	replay  *durable.Result        // the result of an earlier delivery whose effects are durable
 	resAck  jetstream.PubAckFuture // the stream's acknowledgement of the result, when a stream captures it
 	resLost bool                   // its JetStream publish failed
-	dupOf   int                    // an earlier slot of this batch with the same request, or -1
+
+	created *wire.MemoryConfig // the settings of the memory it made
+	dropped bool               // it deleted its memory
+	config  wire.MemoryConfig  // a create's or info's result
+	dupOf   int                // an earlier slot of this batch with the same request, or -1
 }
 
 // replayed reports whether the slot republishes an earlier result.
@@ -148,7 +187,7 @@ func (s *slot) fail(e *wire.Error) { s.out.Err = e }
 
 // prepare decodes and validates one message; on failure s.out.Err is set.
 func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
-	s.msg, s.replyTo, s.mem, s.replay, s.dupOf, s.applied = msg, "", nil, nil, -1, false
+	s.msg, s.replyTo, s.mem, s.replay, s.dupOf, s.applied, s.created, s.dropped = msg, "", nil, nil, -1, false, nil, false
 	s.retrieveOp, s.storeOp, s.forgetOp = -1, -1, -1
 	s.out.Reset()
 	o := &s.out
@@ -188,7 +227,7 @@ func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 	}
 	o.CType = ct
 	r := &s.req
-	dim := p.mems.cfg.Dim
+	dim := p.mems.dim(o.Memory)
 	if cap(r.Vector) < dim {
 		r.Vector = make([]float32, 0, dim)
 	}
@@ -206,15 +245,11 @@ func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 		// could never be published, and its buffers would stay allocated.
 		e = wire.Errorf(wire.CodeTooLarge, "with_vectors: %d matches of %d values cannot fit the server's max payload of %d bytes; ask for fewer", r.TopK, dim, p.maxResult)
 	}
-	if e == nil {
-		// Only store and process create a memory; a retrieve or a forget
-		// of one that does not exist finds nothing.
-		s.mem, e = p.mems.get(o.Memory, o.Op == wire.OpStore || o.Op == wire.OpProcess)
-	}
 	if e != nil {
 		s.fail(e)
 		return
 	}
+	s.mem = p.mems.byName[o.Memory]
 	if s.mem == nil {
 		o.WithMatches = o.Op == wire.OpRetrieve
 		if o.Op == wire.OpForget {
@@ -267,12 +302,15 @@ func (p *Processor) effects() []durable.Entry {
 		o := &s.out
 		en := durable.Entry{Seq: o.Seq, Memory: o.Memory, Decided: o.Decided, Filter: s.filterAfter,
 			Result: durable.Result{Subject: s.subject, ContentType: o.ContentType(), ReqID: o.ReqID, Body: s.body}}
+		en.Created = s.created
 		switch {
 		case s.storeOp >= 0:
 			en.Kind, en.ID, en.Vector, en.Phase, en.Confidence, en.Meta = durable.KindStore, o.ID, s.req.Vector, s.req.Phase, s.req.Confidence, s.meta
 			en.Evicted, en.HasEvicted = o.Evicted, o.HasEvicted
 		case s.forgetOp >= 0:
 			en.Kind, en.ID, en.Found = durable.KindForget, o.ID, o.Found
+		case s.dropped:
+			en.Kind = durable.KindDrop
 		}
 		p.entries = append(p.entries, en)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pelm-dev/pelm/filter"
 	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/scrub"
 	"github.com/pelm-dev/pelm/wire"
 )
 
@@ -21,12 +22,20 @@ func (p *Processor) plan(m *memory) {
 		}
 		switch o.Op {
 		case wire.OpStore, wire.OpProcess:
+			text := r.Text
+			if m.cfg.Scrub && r.Has(wire.HasText) {
+				// Personal data is replaced before the text is scored.
+				var n int
+				s.scrubbed, n = scrub.Append(s.scrubbed[:0], r.Text)
+				text, o.Scrubbed = s.scrubbed, o.Scrubbed+n
+			}
+			o.Scrubs = m.cfg.Scrub
 			moral := filter.DefaultMoral
 			switch {
 			case r.Has(wire.HasMoral):
 				moral = r.Moral
 			case r.Has(wire.HasText):
-				moral = filter.Score(string(r.Text))
+				moral = filter.Score(string(text))
 			}
 			accepted, threshold := m.filter.Decide(moral)
 			o.Decided, o.Moral, o.Threshold = true, moral, threshold
@@ -55,7 +64,19 @@ func (p *Processor) plan(m *memory) {
 			}
 			s.meta = s.meta[:0]
 			if r.Has(wire.HasMeta) {
-				s.meta = append(append(s.meta, wire.MetaTag(o.Enc)), r.Meta...)
+				s.meta = append(s.meta, wire.MetaTag(o.Enc))
+				if m.cfg.Scrub {
+					// Every string of the meta value, before it is stored,
+					// persisted or returned.
+					n := 0
+					if s.meta, n = scrubMeta(s.meta, r.Meta, o.Enc); n < 0 {
+						s.meta = append(s.meta[:1], r.Meta...) // the decoder checked it: unreachable
+						n = 0
+					}
+					o.Scrubbed += n
+				} else {
+					s.meta = append(s.meta, r.Meta...)
+				}
 			}
 			s.storeOp = len(m.ops)
 			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpStore, ID: o.ID, Vector: r.Vector, Phase: r.Phase, Confidence: r.Confidence, Meta: s.meta})
@@ -136,4 +157,20 @@ func appendMatches(dst []wire.Match, ms []pelm.Match) []wire.Match {
 		dst = append(dst, wire.Match{ID: m.ID, Score: m.Score, Phase: m.Phase, Confidence: m.Confidence, Meta: m.Meta, Vector: m.Vector})
 	}
 	return dst
+}
+
+// scrubMeta appends meta, in encoding enc, with personal data replaced in
+// every string, and how many were replaced; -1 when meta does not parse.
+func scrubMeta(dst, meta []byte, enc wire.Encoding) ([]byte, int) {
+	var n int
+	var err error
+	if enc == wire.JSON {
+		dst, n, err = scrub.JSON(dst, meta)
+	} else {
+		dst, n, err = scrub.Msgpack(dst, meta)
+	}
+	if err != nil {
+		return dst, -1
+	}
+	return dst, n
 }

@@ -13,6 +13,7 @@ import (
 // memory is one named memory and its filter, owned by the batch loop.
 type memory struct {
 	name   string
+	cfg    wire.MemoryConfig
 	mem    *pelm.Memory
 	filter *filter.Filter
 
@@ -21,7 +22,7 @@ type memory struct {
 	ops     []pelm.Op
 	results []pelm.Result
 
-	resSubj [wire.OpForget + 1]string // default results subject by op
+	resSubj [wire.NumOps]string // default results subject by op
 }
 
 func (m *memory) stats() wire.MemoryStats {
@@ -32,9 +33,9 @@ func (m *memory) stats() wire.MemoryStats {
 // memories are the batch loop's memories by name. They are what a restore
 // rebuilds: memories is the durable.Applier of the processor.
 type memories struct {
-	cfg    pelm.Config
-	filter filter.Config
-	max    int // memories created on demand, at most
+	base     pelm.Config       // what the server sets for every memory (parallelism)
+	defaults wire.MemoryConfig // a memory's settings where a create gives none, and of a memory made by a store
+	max      int               // memories, at most
 
 	byName map[string]*memory
 	order  []*memory // in creation order, for deterministic iteration
@@ -47,47 +48,89 @@ func newMemories(cfg Config) memories {
 	if mc.Dim == 0 {
 		mc.Dim = pelm.DefaultDim
 	}
-	return memories{cfg: mc, filter: cfg.Filter, max: cfg.MaxMemories, byName: map[string]*memory{}}
+	if mc.Capacity == 0 {
+		mc.Capacity = pelm.DefaultCapacity
+	}
+	thr := cfg.Filter.Threshold
+	if thr == 0 {
+		thr = filter.DefaultThreshold
+	}
+	return memories{base: mc, max: cfg.MaxMemories, byName: map[string]*memory{},
+		defaults: wire.MemoryConfig{Dim: mc.Dim, Capacity: mc.Capacity, Eviction: mc.Eviction.String(),
+			FilterThreshold: thr, FilterAdaptive: !cfg.Filter.Fixed}}
 }
 
-// get returns the memory called name, creating it when create is set;
-// otherwise a missing memory is nil.
-func (ms *memories) get(name string, create bool) (*memory, *wire.Error) {
-	if m, ok := ms.byName[name]; ok || !create {
-		return m, nil
+// dim is the dimension of the memory called name, or the default one's.
+func (ms *memories) dim(name string) int {
+	if m, ok := ms.byName[name]; ok {
+		return m.cfg.Dim
 	}
+	return ms.defaults.Dim
+}
+
+// add makes a memory with settings cfg, within the limit of memories.
+func (ms *memories) add(name string, cfg wire.MemoryConfig) (*memory, *wire.Error) {
 	if len(ms.byName) >= ms.max {
 		return nil, wire.Errorf(wire.CodeBadMemory, "memory %q: the processor already holds its limit of %d memories", name, ms.max)
 	}
-	m, err := ms.create(name)
+	m, err := ms.create(name, cfg)
 	if err != nil {
 		return nil, wire.Errorf(wire.CodeInternal, "%v", err)
 	}
 	return m, nil
 }
 
-// create makes an empty memory called name (past the limit of memories if
-// it must: what is durable is never dropped).
-func (ms *memories) create(name string) (*memory, error) {
-	mem, err := pelm.New(ms.cfg)
+// create makes an empty memory called name with settings cfg (past the
+// limit of memories if it must: what is durable is never dropped).
+func (ms *memories) create(name string, cfg wire.MemoryConfig) (*memory, error) {
+	pc := ms.base
+	pc.Dim, pc.Capacity = cfg.Dim, cfg.Capacity
+	ev, err := pelm.ParseEviction(cfg.Eviction)
 	if err != nil {
 		return nil, fmt.Errorf("memory %q: %w", name, err)
 	}
-	f, err := filter.New(ms.filter)
+	pc.Eviction = ev
+	mem, err := pelm.New(pc)
 	if err != nil {
 		return nil, fmt.Errorf("memory %q: %w", name, err)
 	}
-	m := &memory{name: name, mem: mem, filter: f}
+	f, err := filter.New(filter.Config{Threshold: cfg.FilterThreshold, Fixed: !cfg.FilterAdaptive})
+	if err != nil {
+		return nil, fmt.Errorf("memory %q: %w", name, err)
+	}
+	m := &memory{name: name, cfg: cfg, mem: mem, filter: f}
 	ms.byName[name] = m
 	ms.order = append(ms.order, m)
 	return m, nil
+}
+
+// drop deletes the memory called name.
+func (ms *memories) drop(name string) {
+	m, ok := ms.byName[name]
+	if !ok {
+		return
+	}
+	delete(ms.byName, name)
+	for i, o := range ms.order {
+		if o == m {
+			ms.order = append(ms.order[:i], ms.order[i+1:]...)
+			break
+		}
+	}
 }
 
 func (ms *memories) restored(name string) (*memory, error) {
 	if m, ok := ms.byName[name]; ok {
 		return m, nil
 	}
-	return ms.create(name)
+	return ms.create(name, ms.defaults)
+}
+
+// Create makes a restored memory with its settings (durable.Applier).
+func (ms *memories) Create(name string, cfg wire.MemoryConfig) error {
+	ms.drop(name)
+	_, err := ms.create(name, cfg)
+	return err
 }
 
 // Reset drops every memory (durable.Applier).
@@ -129,6 +172,15 @@ func (ms *memories) SetFilter(name string, st filter.State) error {
 
 // Replay runs a journalled effect again (durable.Applier).
 func (ms *memories) Replay(name string, e *durable.Entry) error {
+	if e.Created != nil {
+		if err := ms.Create(name, *e.Created); err != nil {
+			return err
+		}
+	}
+	if e.Kind == durable.KindDrop {
+		ms.drop(name)
+		return nil
+	}
 	m, err := ms.restored(name)
 	if err != nil {
 		return err

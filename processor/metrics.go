@@ -121,7 +121,20 @@ func (m *promMetrics) memories(mems []*memory) {
 	}
 }
 
+// dropped removes a dropped memory's series.
+func (m *promMetrics) dropped(name string) {
+	if m == nil {
+		return
+	}
+	for _, g := range []*prometheus.GaugeVec{m.memSize, m.memCap, m.memThresh, m.memEMA} {
+		g.DeleteLabelValues(name)
+	}
+}
+
 func (m *promMetrics) memory(mem *memory) {
+	if m == nil {
+		return
+	}
 	st := mem.stats()
 	m.memSize.WithLabelValues(mem.name).Set(float64(st.Size))
 	m.memCap.WithLabelValues(mem.name).Set(float64(st.Capacity))

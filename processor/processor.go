@@ -138,7 +138,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: consume: %w", ErrSetup, err)
 	}
-	p.log.Info().Str("prefix", p.cfg.Prefix).Int("dim", p.mems.cfg.Dim).Int("batch_max", batchMax).
+	p.log.Info().Str("prefix", p.cfg.Prefix).Int("dim", p.mems.defaults.Dim).Int("batch_max", batchMax).
 		Dur("batch_wait", p.cfg.Batch.MaxWait).Msg("processor started")
 
 	in := make(chan jetstream.Msg, batchMax)

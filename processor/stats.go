@@ -78,6 +78,13 @@ func (w *statsWindow) record(b *batchStats, slots []slot, mems []*memory) {
 	}
 }
 
+// dropped forgets a dropped memory.
+func (w *statsWindow) dropped(name string) {
+	w.mu.Lock()
+	delete(w.memories, name)
+	w.mu.Unlock()
+}
+
 // snapshot returns the window's figures and starts a new window.
 func (w *statsWindow) snapshot(now time.Time) wire.Stats {
 	w.mu.Lock()

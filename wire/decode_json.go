@@ -82,7 +82,7 @@ func jsonField(f fieldKey, raw json.RawMessage, dim int, req *Request) *Error {
 			return Errorf(CodeBadValue, "%s: %s is out of range", f, raw)
 		}
 		return req.setNumber(f, v)
-	case f == fID || f == fText:
+	case isStringField(f):
 		if raw[0] != '"' {
 			return Errorf(CodeBadRequest, "%s: got %s, want a string", f, jsonKind(raw))
 		}
@@ -90,16 +90,12 @@ func jsonField(f fieldKey, raw json.RawMessage, dim int, req *Request) *Error {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return jsonErr(err)
 		}
-		if f == fID {
-			req.ID, req.has = []byte(s), req.has|HasID
-		} else {
-			req.Text, req.has = []byte(s), req.has|HasText
-		}
-	case f == fWithVectors:
+		req.setString(f, []byte(s))
+	case isBoolField(f):
 		if raw[0] != 't' && raw[0] != 'f' {
-			return Errorf(CodeBadRequest, "with_vectors: got %s, want a bool", jsonKind(raw))
+			return Errorf(CodeBadRequest, "%s: got %s, want a bool", f, jsonKind(raw))
 		}
-		req.WithVectors, req.has = raw[0] == 't', req.has|HasWithVectors
+		req.setBool(f, raw[0] == 't')
 	case f == fMeta:
 		if jsonDepth(raw) > MaxDepth {
 			return Errorf(CodeTooLarge, "meta: nested deeper than %d levels", MaxDepth)

@@ -111,7 +111,7 @@ func (md *Decoder) field(f fieldKey, dim int, req *Request) *Error {
 			return errTruncated
 		}
 		return req.setNumber(f, v)
-	case f == fID || f == fText:
+	case isStringField(f):
 		if !msgpcode.IsString(c) {
 			return Errorf(CodeBadRequest, "%s: got %s, want a string", f, codeKind(c))
 		}
@@ -119,17 +119,13 @@ func (md *Decoder) field(f fieldKey, dim int, req *Request) *Error {
 		if e != nil {
 			return e
 		}
-		if f == fID {
-			req.ID, req.has = s, req.has|HasID
-		} else {
-			req.Text, req.has = s, req.has|HasText
-		}
-	case f == fWithVectors:
+		req.setString(f, s)
+	case isBoolField(f):
 		if c != msgpcode.True && c != msgpcode.False {
-			return Errorf(CodeBadRequest, "with_vectors: got %s, want a bool", codeKind(c))
+			return Errorf(CodeBadRequest, "%s: got %s, want a bool", f, codeKind(c))
 		}
 		md.seek(md.pos() + 1)
-		req.WithVectors, req.has = c == msgpcode.True, req.has|HasWithVectors
+		req.setBool(f, c == msgpcode.True)
 	case f == fMeta:
 		start := md.pos()
 		if e := md.skip(0); e != nil {

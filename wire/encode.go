@@ -49,8 +49,18 @@ func (o *Outcome) fieldCount() int {
 			n++
 		}
 	}
-	if o.Op == OpForget {
-		n += 2
+	if o.Decided && o.Scrubs {
+		n++ // scrubbed
+	}
+	switch o.Op {
+	case OpForget:
+		n += 2 // id, found
+	case OpCreate:
+		n++ // config
+	case OpInfo:
+		n += 4 // config, size, threshold, ema
+	case OpDrop:
+		n++ // found
 	}
 	if o.WithMatches {
 		n++
@@ -92,8 +102,26 @@ func (re *ResultEncoder) msgpackOutcome(o *Outcome) {
 				str("evicted", o.Evicted)
 			}
 		}
-		if o.Op == OpForget {
+		if o.Decided && o.Scrubs {
+			_ = e.EncodeString("scrubbed")
+			_ = e.EncodeInt(int64(o.Scrubbed))
+		}
+		switch o.Op {
+		case OpForget:
 			str("id", o.ID)
+			_ = e.EncodeString("found")
+			_ = e.EncodeBool(o.Found)
+		case OpCreate:
+			re.msgpackConfig(o.Config)
+		case OpInfo:
+			re.msgpackConfig(o.Config)
+			_ = e.EncodeString("size")
+			_ = e.EncodeInt(int64(o.Size))
+			_ = e.EncodeString("threshold")
+			_ = e.EncodeFloat64(o.Threshold)
+			_ = e.EncodeString("ema")
+			_ = e.EncodeFloat64(o.EMA)
+		case OpDrop:
 			_ = e.EncodeString("found")
 			_ = e.EncodeBool(o.Found)
 		}
@@ -135,6 +163,25 @@ func (re *ResultEncoder) msgpackOutcome(o *Outcome) {
 		_ = e.EncodeString(kv.k)
 		_ = e.EncodeInt(kv.v)
 	}
+}
+
+// msgpackConfig writes the config field.
+func (re *ResultEncoder) msgpackConfig(c *MemoryConfig) {
+	e := re.enc
+	_ = e.EncodeString("config")
+	_ = e.EncodeMapLen(6)
+	_ = e.EncodeString("dim")
+	_ = e.EncodeInt(int64(c.Dim))
+	_ = e.EncodeString("capacity")
+	_ = e.EncodeInt(int64(c.Capacity))
+	_ = e.EncodeString("eviction")
+	_ = e.EncodeString(c.Eviction)
+	_ = e.EncodeString("filter_threshold")
+	_ = e.EncodeFloat64(c.FilterThreshold)
+	_ = e.EncodeString("filter_adaptive")
+	_ = e.EncodeBool(c.FilterAdaptive)
+	_ = e.EncodeString("scrub")
+	_ = e.EncodeBool(c.Scrub)
 }
 
 var (
@@ -270,9 +317,27 @@ func appendJSONOutcome(b []byte, o *Outcome) []byte {
 				b = appendJSONString(b, o.Evicted)
 			}
 		}
-		if o.Op == OpForget {
+		if o.Decided && o.Scrubs {
+			b = append(b, `,"scrubbed":`...)
+			b = strconv.AppendInt(b, int64(o.Scrubbed), 10)
+		}
+		switch o.Op {
+		case OpForget:
 			b = append(b, `,"id":`...)
 			b = appendJSONString(b, o.ID)
+			b = append(b, `,"found":`...)
+			b = strconv.AppendBool(b, o.Found)
+		case OpCreate:
+			b = appendJSONConfig(b, o.Config)
+		case OpInfo:
+			b = appendJSONConfig(b, o.Config)
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, int64(o.Size), 10)
+			b = append(b, `,"threshold":`...)
+			b = appendJSONFloat(b, o.Threshold, 64)
+			b = append(b, `,"ema":`...)
+			b = appendJSONFloat(b, o.EMA, 64)
+		case OpDrop:
 			b = append(b, `,"found":`...)
 			b = strconv.AppendBool(b, o.Found)
 		}
@@ -317,6 +382,22 @@ func appendJSONOutcome(b []byte, o *Outcome) []byte {
 	b = append(b, `,"batch":`...)
 	b = strconv.AppendInt(b, int64(o.Batch), 10)
 	return append(b, "}}"...)
+}
+
+func appendJSONConfig(b []byte, c *MemoryConfig) []byte {
+	b = append(b, `,"config":{"dim":`...)
+	b = strconv.AppendInt(b, int64(c.Dim), 10)
+	b = append(b, `,"capacity":`...)
+	b = strconv.AppendInt(b, int64(c.Capacity), 10)
+	b = append(b, `,"eviction":`...)
+	b = appendJSONString(b, c.Eviction)
+	b = append(b, `,"filter_threshold":`...)
+	b = appendJSONFloat(b, c.FilterThreshold, 64)
+	b = append(b, `,"filter_adaptive":`...)
+	b = strconv.AppendBool(b, c.FilterAdaptive)
+	b = append(b, `,"scrub":`...)
+	b = strconv.AppendBool(b, c.Scrub)
+	return append(b, '}')
 }
 
 func appendJSONFloat(b []byte, f float64, bits int) []byte {

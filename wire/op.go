@@ -10,9 +10,14 @@ const (
 	OpRetrieve
 	OpProcess
 	OpForget
+	OpCreate // memory management: create a memory with its settings
+	OpInfo   // a memory's settings and state
+	OpDrop   // delete a memory and everything in it
+
+	NumOps = iota // one past the last Op
 )
 
-var opNames = [...]string{"_invalid", "store", "retrieve", "process", "forget"}
+var opNames = [...]string{"_invalid", "store", "retrieve", "process", "forget", "create", "info", "drop"}
 
 func (o Op) String() string { return opNames[o] }
 
@@ -27,6 +32,15 @@ func ParseOp(s string) Op {
 		return OpProcess
 	case "forget":
 		return OpForget
+	case "create":
+		return OpCreate
+	case "info":
+		return OpInfo
+	case "drop":
+		return OpDrop
 	}
 	return OpInvalid
 }
+
+// Manages reports whether o is a memory-management op (create, info, drop).
+func (o Op) Manages() bool { return o == OpCreate || o == OpInfo || o == OpDrop }

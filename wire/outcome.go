@@ -30,6 +30,12 @@ type Outcome struct {
 	Matches     []Match
 	WithMatches bool // retrieve, process (even when empty)
 
+	Config   *MemoryConfig // create, info: the memory's settings
+	Size     int           // info: live items
+	EMA      float64       // info: the filter's ema (Threshold holds its threshold)
+	Scrubbed int           // store, process of a scrubbing memory: personal data replaced
+	Scrubs   bool          // the memory scrubs: the result says how many were replaced
+
 	QueueUS, ProcessUS, TotalUS int64
 	Batch                       int
 }

@@ -17,10 +17,19 @@ type Request struct {
 	MinConfidence float64
 	WithVectors   bool
 
+	// create's settings
+	Dim             int
+	Capacity        int
+	Eviction        []byte // "fifo" or "confidence"
+	FilterThreshold float64
+	FilterAdaptive  bool
+	Scrub           bool
+
 	has Fields
 }
 
-type Fields uint16
+// Fields is a set of request fields, one bit each (HasVector and the others).
+type Fields uint32
 
 const (
 	HasVector Fields = 1 << iota
@@ -34,6 +43,12 @@ const (
 	HasTopK
 	HasMinConfidence
 	HasWithVectors
+	HasDim
+	HasCapacity
+	HasEviction
+	HasFilterThreshold
+	HasFilterAdaptive
+	HasScrub
 )
 
 // Has reports whether the request set a field (see the has* bits).
@@ -59,6 +74,12 @@ const (
 	fTopK
 	fMinConfidence
 	fWithVectors
+	fDim
+	fCapacity
+	fEviction
+	fFilterThreshold
+	fFilterAdaptive
+	fScrub
 )
 
 // lookupField maps a key to a field; the switch on string(b) does not allocate.
@@ -86,11 +107,24 @@ func lookupField(b []byte) fieldKey {
 		return fMinConfidence
 	case "with_vectors":
 		return fWithVectors
+	case "dim":
+		return fDim
+	case "capacity":
+		return fCapacity
+	case "eviction":
+		return fEviction
+	case "filter_threshold":
+		return fFilterThreshold
+	case "filter_adaptive":
+		return fFilterAdaptive
+	case "scrub":
+		return fScrub
 	}
 	return fUnknown
 }
 
-var fieldNames = [...]string{"?", "vector", "phase", "id", "moral", "text", "confidence", "meta", "tolerance", "top_k", "min_confidence", "with_vectors"}
+var fieldNames = [...]string{"?", "vector", "phase", "id", "moral", "text", "confidence", "meta", "tolerance", "top_k", "min_confidence",
+	"with_vectors", "dim", "capacity", "eviction", "filter_threshold", "filter_adaptive", "scrub"}
 
 func (f fieldKey) String() string { return fieldNames[f] }
 
@@ -115,13 +149,53 @@ func (r *Request) setNumber(f fieldKey, v float64) *Error {
 			return Errorf(CodeBadValue, "top_k: %v is outside [1, %d]", v, MaxTopK)
 		}
 		r.TopK, r.has = int(v), r.has|HasTopK
+	case fDim:
+		if v != float64(int64(v)) || v < 1 || v > MaxDim {
+			return Errorf(CodeBadValue, "dim: %v is not an integer in [1, %d]", v, MaxDim)
+		}
+		r.Dim, r.has = int(v), r.has|HasDim
+	case fCapacity:
+		if v != float64(int64(v)) || v < 1 || v > MaxCapacity {
+			return Errorf(CodeBadValue, "capacity: %v is not an integer in [1, %d]", v, MaxCapacity)
+		}
+		r.Capacity, r.has = int(v), r.has|HasCapacity
+	case fFilterThreshold:
+		r.FilterThreshold, r.has = v, r.has|HasFilterThreshold
 	}
 	return nil
 }
 
+// setBool sets a bool field.
+func (r *Request) setBool(f fieldKey, v bool) {
+	switch f {
+	case fWithVectors:
+		r.WithVectors, r.has = v, r.has|HasWithVectors
+	case fFilterAdaptive:
+		r.FilterAdaptive, r.has = v, r.has|HasFilterAdaptive
+	case fScrub:
+		r.Scrub, r.has = v, r.has|HasScrub
+	}
+}
+
+func isBoolField(f fieldKey) bool { return f == fWithVectors || f == fFilterAdaptive || f == fScrub }
+
+// setString sets a string field to a view of the message.
+func (r *Request) setString(f fieldKey, s []byte) {
+	switch f {
+	case fID:
+		r.ID, r.has = s, r.has|HasID
+	case fText:
+		r.Text, r.has = s, r.has|HasText
+	case fEviction:
+		r.Eviction, r.has = s, r.has|HasEviction
+	}
+}
+
+func isStringField(f fieldKey) bool { return f == fID || f == fText || f == fEviction }
+
 func isNumberField(f fieldKey) bool {
 	switch f {
-	case fPhase, fMoral, fConfidence, fTolerance, fMinConfidence, fTopK:
+	case fPhase, fMoral, fConfidence, fTolerance, fMinConfidence, fTopK, fDim, fCapacity, fFilterThreshold:
 		return true
 	}
 	return false

@@ -27,6 +27,11 @@ type Result struct {
 	Evicted   string  `msgpack:"evicted,omitempty" json:"evicted,omitempty"`
 	Found     bool    `msgpack:"found" json:"found"`
 	Matches   []Match `msgpack:"matches" json:"matches"`
+	Scrubbed  int     `msgpack:"scrubbed,omitempty" json:"scrubbed,omitempty"`
+
+	Config *MemoryConfig `msgpack:"config,omitempty" json:"config,omitempty"` // create, info
+	Size   int           `msgpack:"size,omitempty" json:"size,omitempty"`     // info
+	EMA    float64       `msgpack:"ema,omitempty" json:"ema,omitempty"`       // info
 
 	Latency Latency `msgpack:"latency" json:"latency"`
 }

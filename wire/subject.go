@@ -55,7 +55,7 @@ func ParseSubject(subject, reqPrefix string) Route {
 		// An unknown token (even "*") never becomes part of a subject.
 		r.OpName = InvalidName
 		if r.Err == nil {
-			r.Err = Errorf(CodeUnknownOp, "op %q: want store, retrieve, process or forget", Clip(opName))
+			r.Err = Errorf(CodeUnknownOp, "op %q: want store, retrieve, process, forget, create, info or drop", Clip(opName))
 		}
 	}
 	return r

@@ -26,6 +26,11 @@ func (r *Request) Validate(op Op, d Defaults) *Error {
 			return e
 		}
 	}
+	if op == OpCreate {
+		if e := r.validateCreate(); e != nil {
+			return e
+		}
+	}
 	if op == OpForget && !r.Has(HasID) {
 		return Errorf(CodeBadRequest, "id: required for forget")
 	}
@@ -89,4 +94,22 @@ func checkFloat32(i int, v float64) (float32, *Error) {
 		return 0, Errorf(CodeBadValue, "vector[%d]: %v is not a finite float32", i, v)
 	}
 	return f, nil
+}
+
+// Filter thresholds a memory may start at (PROTOCOL.md, Filter).
+const (
+	MinFilterThreshold = 0.30
+	MaxFilterThreshold = 0.90
+)
+
+// validateCreate checks the settings of a create; dim and capacity were
+// checked as they were decoded.
+func (r *Request) validateCreate() *Error {
+	if r.Has(HasEviction) && string(r.Eviction) != "fifo" && string(r.Eviction) != "confidence" {
+		return Errorf(CodeBadValue, "eviction: %q, want fifo or confidence", Clip(string(r.Eviction)))
+	}
+	if r.Has(HasFilterThreshold) && !(r.FilterThreshold >= MinFilterThreshold && r.FilterThreshold <= MaxFilterThreshold) {
+		return Errorf(CodeBadValue, "filter_threshold: %v is outside [%v, %v]", r.FilterThreshold, MinFilterThreshold, MaxFilterThreshold)
+	}
+	return nil
 }

@@ -22,12 +22,15 @@ const defaultNATSURL = "nats://127.0.0.1:4222"
 // optional is a flag whose absence matters: the request leaves the field
 // out and the processor applies its default.
 type optional struct {
-	set bool
-	raw string
+	set, isBool bool
+	raw         string
 }
 
 func (o *optional) String() string     { return o.raw }
 func (o *optional) Set(s string) error { o.set, o.raw = true, s; return nil }
+
+// IsBoolFlag lets a bool field be given as a flag alone (--scrub).
+func (o *optional) IsBoolFlag() bool { return o.isBool }
 
 type requestFlags struct {
 	natsURL, prefix, memory string
@@ -45,6 +48,14 @@ var verbFields = map[string][]string{
 	"retrieve": {"phase", "tolerance", "top_k", "min_confidence", "with_vectors"},
 	"process":  {"phase", "id", "moral", "text", "confidence", "meta", "tolerance", "top_k", "min_confidence", "with_vectors"},
 	"forget":   {"id"},
+	"create":   {"dim", "capacity", "eviction", "filter_threshold", "filter_adaptive", "scrub"},
+	"info":     {},
+	"drop":     {},
+}
+
+// needsVector reports whether a verb's request carries a vector.
+func needsVector(verb string) bool {
+	return verb == "store" || verb == "retrieve" || verb == "process"
 }
 
 func request(ctx context.Context, verb string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -58,16 +69,20 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 	fs.StringVar(&f.msgID, "msg-id", "", "Nats-Msg-Id of the request (duplicates within 2 minutes are dropped)")
 	fs.StringVar(&f.replyTo, "reply-to", "", "subject under which the result comes, as <reply-to>.<n> (Pelm-Reply-To); empty uses a private inbox")
 	f.conn.register(fs)
-	if verb != "forget" {
+	if needsVector(verb) {
 		fs.StringVar(&f.vector, "vector", "", "the vector as a JSON array; empty reads it from stdin")
 	}
 	for _, name := range verbFields[verb] {
 		o := &optional{}
 		flagName := strings.ReplaceAll(name, "_", "-")
 		switch name {
-		case "id", "text":
+		case "id", "text", "eviction":
 			f.strFields[name] = o
 			fs.Var(o, flagName, name+" (string)")
+		case "scrub", "filter_adaptive":
+			o.isBool = true
+			f.fields[name] = o
+			fs.Var(o, flagName, name+" (bool; the flag alone means true)")
 		default:
 			f.fields[name] = o
 			fs.Var(o, flagName, name+" (JSON value)")
@@ -147,6 +162,14 @@ func typedRequest(verb string, body []byte) (client.Request, error) {
 		var r client.ForgetRequest
 		err = json.Unmarshal(body, &r)
 		req = r
+	case "create":
+		var r client.CreateRequest
+		err = json.Unmarshal(body, &r)
+		req = r
+	case "info":
+		req = client.InfoRequest{}
+	case "drop":
+		req = client.DropRequest{}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
@@ -171,7 +194,7 @@ func rawMeta(body []byte) any {
 func (f *requestFlags) body(verb string, stdin io.Reader) ([]byte, error) {
 	req := map[string]json.RawMessage{}
 	vector := f.vector
-	if verb != "forget" && vector == "" {
+	if needsVector(verb) && vector == "" {
 		in, err := io.ReadAll(stdin)
 		if err != nil {
 			return nil, err

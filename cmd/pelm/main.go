@@ -24,6 +24,9 @@ Usage:
   pelm retrieve  [flags]   retrieve the closest items
   pelm process   [flags]   filter, retrieve context, then store
   pelm forget    [flags]   forget an item by id
+  pelm create    [flags]   create a memory with its own settings (--dim, --capacity, --eviction, --scrub, ...)
+  pelm info      [flags]   a memory's settings, size and filter state
+  pelm drop      [flags]   delete a memory and everything in it
   pelm watch     results|stats|dlq [flags]   print what the processor publishes
 
 Every flag can also be set in the environment as PELM_<FLAG> (upper case,
@@ -52,7 +55,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, rest, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, stdout, stderr)
-	case "store", "retrieve", "process", "forget":
+	case "store", "retrieve", "process", "forget", "create", "info", "drop":
 		return request(ctx, verb, rest, stdin, stdout, stderr)
 	case "watch":
 		return watch(ctx, rest, stdout, stderr)

@@ -93,6 +93,23 @@ func TestServeAndClientVerbs(t *testing.T) {
 		r["error"].(map[string]any)["code"] != "bad_dimension" {
 		t.Errorf("retrieve with a wrong dimension: %v", r)
 	}
+	// A memory of its own settings, its info, its drop.
+	if r := cli(t, "", "create", u, "--memory", "wide", "--dim", "5", "--capacity", "9", "--eviction", "confidence", "--scrub"); r["ok"] != true ||
+		r["config"].(map[string]any)["dim"] != 5.0 || r["config"].(map[string]any)["scrub"] != true {
+		t.Errorf("create: %v", r)
+	}
+	if r := cli(t, "", "store", u, "--memory", "wide", "--vector", "[1,2,3,4,5]", "--phase", "0.5", "--text", "ann@example.com"); r["scrubbed"] != 1.0 {
+		t.Errorf("store into the scrubbing memory: %v", r)
+	}
+	if r := cli(t, "", "info", u, "--memory", "wide"); r["size"] != 1.0 || r["config"].(map[string]any)["capacity"] != 9.0 {
+		t.Errorf("info: %v", r)
+	}
+	if r := cli(t, "", "drop", u, "--memory", "wide"); r["found"] != true {
+		t.Errorf("drop: %v", r)
+	}
+	if r := cli(t, "", "info", u, "--memory", "wide"); r["ok"] != false || r["error"].(map[string]any)["code"] != "not_found" {
+		t.Errorf("info after drop: %v", r)
+	}
 	// What an operator sees over HTTP.
 	if code, _ := httpGet(t, web+"/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
@@ -106,7 +123,7 @@ func TestServeAndClientVerbs(t *testing.T) {
 	// A batch's series are updated after its results go out: poll.
 	for until := time.Now().Add(10 * time.Second); ; {
 		_, body := httpGet(t, web+"/metrics")
-		if strings.Contains(body, "pelm_dead_letters_total 1") || time.Now().After(until) {
+		if strings.Contains(body, "pelm_dead_letters_total 2") || time.Now().After(until) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -120,7 +137,7 @@ func TestServeAndClientVerbs(t *testing.T) {
 		`pelm_memory_capacity_items{memory="notes"} 20000`,
 		`pelm_request_duration_seconds_count{stage="total"}`,
 		`pelm_batch_size_count`,
-		`pelm_dead_letters_total 1`,
+		`pelm_dead_letters_total 2`, // the retrieve of a wrong dimension, the info of a dropped memory
 		`pelm_ready 1`,
 		`process_resident_memory_bytes`,
 		`go_gc_duration_seconds`,

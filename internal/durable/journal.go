@@ -56,6 +56,11 @@ type journalEntry struct {
 	Subject string `msgpack:"rs"`
 	CType   string `msgpack:"rc"`
 	ReqID   string `msgpack:"ri"`
+
+	// Created holds the settings of the memory the request created (a
+	// create, or the first store or process of a memory); absent otherwise
+	// and in records of earlier versions.
+	Created *wire.MemoryConfig `msgpack:"cf,omitempty"`
 }
 
 type journalRecord struct {
@@ -102,7 +107,11 @@ func (s *Store) encodeJournal(entries []Entry) []byte {
 		if en.Kind == KindStore {
 			s.vecs[i] = appendVector(s.vecs[i], en.Vector)
 		}
-		e.check(enc.EncodeMapLen(15))
+		fields := 15
+		if en.Created != nil {
+			fields++
+		}
+		e.check(enc.EncodeMapLen(fields))
 		e.u64("s", en.Seq)
 		e.str("m", en.Memory)
 		e.u64("k", uint64(en.Kind))
@@ -119,6 +128,10 @@ func (s *Store) encodeJournal(entries []Entry) []byte {
 		e.str("rs", en.Result.Subject)
 		e.str("rc", en.Result.ContentType)
 		e.str("ri", en.Result.ReqID)
+		if en.Created != nil {
+			e.check(enc.EncodeString("cf"))
+			e.config(en.Created)
+		}
 	}
 	return e.done()
 }

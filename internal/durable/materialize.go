@@ -1,12 +1,14 @@
 package durable
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Materialising: the per-item layout of PELM_STATE follows the journal.
@@ -42,13 +44,14 @@ type epoch struct {
 	msgs    []epochMsg
 	buf     []byte
 	filters []epochFilter // latest state per memory, in first-touch order
+	purges  []string      // memories dropped before this epoch: purged before it is committed
 	mark    journalMark   // the journal position after its last request
 	lastReq uint64
 	opened  time.Time
 }
 
 func (e *epoch) reset() {
-	e.msgs, e.buf, e.filters, e.mark, e.lastReq, e.opened = e.msgs[:0], e.buf[:0], e.filters[:0], journalMark{}, 0, time.Time{}
+	e.msgs, e.buf, e.filters, e.purges, e.mark, e.lastReq, e.opened = e.msgs[:0], e.buf[:0], e.filters[:0], e.purges[:0], journalMark{}, 0, time.Time{}
 }
 
 func (e *epoch) empty() bool { return e.mark == journalMark{} }
@@ -103,14 +106,21 @@ type materializer struct {
 func (s *Store) queue(en *Entry, vecLE []byte, at journalMark) {
 	mt := &s.mat
 	e := mt.open
-	if e.size()+3 > maxAtomicBatch {
+	if e.size()+4 > maxAtomicBatch || en.Kind == KindDrop {
+		// A drop purges the memory's subjects: what came before it is
+		// committed first, what comes after it behind the purge.
 		s.seal()
 		e = mt.open
 	}
 	if e.empty() {
 		e.opened = time.Now()
 	}
+	if en.Created != nil {
+		e.put(s.subj.config(en.Memory), s.rec.configRecord(en.Created))
+	}
 	switch en.Kind {
+	case KindDrop:
+		e.purges = append(e.purges, en.Memory)
 	case KindStore:
 		s.item = itemRecord{ID: en.ID, Vector: vecLE, Phase: en.Phase, Confidence: en.Confidence, Meta: en.Meta, Seq: en.Seq}
 		e.put(s.subj.item(en.Memory, en.ID), s.rec.item(&s.item))
@@ -190,6 +200,11 @@ func (s *Store) send(e *epoch) error {
 			return fmt.Errorf("durable: materialise: %w", err)
 		}
 		mt.sub = sub
+	}
+	if len(e.purges) > 0 {
+		if err := s.purgeMemories(e.purges); err != nil {
+			return err
+		}
 	}
 	c := &mt.committer
 	c.begin()
@@ -314,4 +329,22 @@ func (s *Store) resetMaterializer() {
 	}
 	mt.sealed = mt.sealed[:0]
 	mt.open.reset() // New made it
+}
+
+// purgeMemories deletes every state message of the dropped memories. It
+// runs before the epoch that follows the drop is committed, and again if
+// that commit is retried: what it deletes is then written again.
+func (s *Store) purgeMemories(mems []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	st, err := s.js.Stream(ctx, StateStream)
+	if err != nil {
+		return fmt.Errorf("durable: drop: %w", err)
+	}
+	for _, m := range mems {
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(s.subj.memory(m))); err != nil {
+			return fmt.Errorf("durable: drop memory %q: %w", m, err)
+		}
+	}
+	return nil
 }

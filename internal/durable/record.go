@@ -2,7 +2,10 @@ package durable
 
 import (
 	"bytes"
+
 	"fmt"
+
+	"github.com/pelm-dev/pelm/wire"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -76,5 +79,25 @@ func (e *recordEncoder) filter(r *filterRecord) []byte {
 	e.f64("t", r.Threshold)
 	e.f64("e", r.EMA)
 	e.u64("s", r.Seq)
+	return e.done()
+}
+
+// config writes a memory's settings as a map with MemoryConfig's tags.
+func (e *recordEncoder) config(c *wire.MemoryConfig) {
+	e.check(e.enc.EncodeMapLen(6))
+	e.u64("dim", uint64(c.Dim))
+	e.u64("capacity", uint64(c.Capacity))
+	e.str("eviction", c.Eviction)
+	e.f64("filter_threshold", c.FilterThreshold)
+	e.check(e.enc.EncodeString("filter_adaptive"))
+	e.check(e.enc.EncodeBool(c.FilterAdaptive))
+	e.check(e.enc.EncodeString("scrub"))
+	e.check(e.enc.EncodeBool(c.Scrub))
+}
+
+// configRecord encodes a memory's settings as the state keeps them.
+func (e *recordEncoder) configRecord(c *wire.MemoryConfig) []byte {
+	e.start()
+	e.config(c)
 	return e.done()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -17,15 +18,22 @@ const restoreTimeout = 2 * time.Minute
 type Applier interface {
 	// Reset drops every memory: a restore starts from nothing.
 	Reset()
+	// Create makes an empty memory with the given settings (a restore
+	// calls it for every memory whose settings the state holds, before
+	// anything else of the memory).
+	Create(memory string, cfg wire.MemoryConfig) error
 	// Load stores items into memory, oldest first, creating the memory
-	// first when it does not exist.
+	// with the server's defaults when it does not exist (a memory of a
+	// version that kept no settings).
 	Load(memory string, items []Item) error
 	// SetFilter sets memory's filter state, creating the memory first when
 	// it does not exist.
 	SetFilter(memory string, st filter.State) error
-	// Replay runs one journalled request's effect on memory again (a store
-	// or a forget, and the filter's state after it when e.Decided), and sets
-	// e.Evicted, e.HasEvicted and e.Found to what it did.
+	// Replay runs one journalled request's effect on memory again: it
+	// creates the memory first when e.Created is set, deletes it for a
+	// KindDrop, runs a store or a forget and sets the filter's state after
+	// it when e.Decided, and sets e.Evicted, e.HasEvicted and e.Found to
+	// what it did.
 	Replay(memory string, e *Entry) error
 }
 
@@ -93,6 +101,22 @@ func (s *Store) Restore(a Applier) (Info, error) {
 			return Info{}, fmt.Errorf("durable: restore: commit marker: %w", err)
 		}
 		s.matMark = cr.Journal
+	}
+	// The memories' settings first: a settings record is written once per
+	// memory, but stream order could put it behind the memory's items.
+	err = s.readStream(ctx, call, StateStream, s.subj.base+"m.*.c", func(msg jetstream.Msg) error {
+		mem, kind, _, ok := s.subj.parse(msg.Subject())
+		if !ok || kind != 'c' {
+			return nil
+		}
+		var cfg wire.MemoryConfig
+		if err := msgpack.Unmarshal(msg.Data(), &cfg); err != nil {
+			return err
+		}
+		return a.Create(mem, cfg)
+	})
+	if err != nil {
+		return Info{}, err
 	}
 	pending := map[string][]Item{} // per memory, loaded a chunk at a time
 	var order []string             // memories in the order they were first seen
@@ -222,7 +246,7 @@ func (s *Store) replayRecord(rec *journalRecord, first, last uint64, a Applier) 
 			continue
 		}
 		en := Entry{Seq: je.Seq, Memory: je.Memory, Decided: je.Decided, Filter: filter.State{Threshold: je.Threshold, EMA: je.EMA},
-			Kind: Kind(je.Kind), ID: je.ID, Phase: je.Phase, Confidence: je.Confidence, Meta: je.Meta}
+			Kind: Kind(je.Kind), ID: je.ID, Phase: je.Phase, Confidence: je.Confidence, Meta: je.Meta, Created: je.Created}
 		if en.Kind == KindStore {
 			en.Vector = vectorFrom(je.Vector)
 		}

@@ -20,6 +20,7 @@ import (
 //
 //	<prefix>.state.m.<memory>.i.<base64url(id)>   an item, or a tombstone
 //	<prefix>.state.m.<memory>.f                   the filter's threshold and ema
+//	<prefix>.state.m.<memory>.c                   the memory's settings
 //	<prefix>.state.commit                         the last commit's marker and journal mark
 //
 // In front of it is the journal (journal.go): a batch is durable, and its
@@ -74,10 +75,12 @@ func (s stateSubjects) item(mem, id string) string {
 	return s.base + "m." + mem + ".i." + idEncoding.EncodeToString([]byte(id))
 }
 func (s stateSubjects) filter(mem string) string { return s.base + "m." + mem + ".f" }
+func (s stateSubjects) config(mem string) string { return s.base + "m." + mem + ".c" }
+func (s stateSubjects) memory(mem string) string { return s.base + "m." + mem + ".>" }
 func (s stateSubjects) legacyDone() string       { return s.base + "m.*.d.>" }
 func (s stateSubjects) commit() string           { return s.base + "commit" }
 
-// parse splits a state subject into the memory, the kind ('i', 'f')
+// parse splits a state subject into the memory, the kind ('i', 'f', 'c')
 // and the key; ok is false for anything else (the commit marker included).
 func (s stateSubjects) parse(subject string) (mem string, kind byte, key string, ok bool) {
 	rest, found := strings.CutPrefix(subject, s.base+"m.")

@@ -125,6 +125,7 @@ const (
 	KindNone   Kind = 0 // the filter decided (and perhaps refused): no item changed
 	KindStore  Kind = 1
 	KindForget Kind = 2
+	KindDrop   Kind = 3 // the memory and everything in it is deleted
 )
 
 // Entry is one effectful request of a batch: one that went through its
@@ -147,6 +148,10 @@ type Entry struct {
 	Evicted    string // the item a store evicted, if HasEvicted
 	HasEvicted bool
 	Found      bool // a forget found its item
+
+	// Created is set when the request created its memory (a create, or
+	// the first store or process of a memory), with the memory's settings.
+	Created *wire.MemoryConfig
 
 	Result Result
 }
