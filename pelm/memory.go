@@ -113,16 +113,13 @@ func New(cfg Config) (*Memory, error) {
 	cfg = cfg.withDefaults()
 	m := &Memory{
 		dim:      cfg.Dim,
-		stride:   (cfg.Dim + 3) &^ 3,
 		capacity: cfg.Capacity,
 		eviction: cfg.Eviction,
 		index:    make(map[string]int32),
 		head:     nilSlot,
 		tail:     nilSlot,
 	}
-	if cfg.Dim >= minDimBF16 && cpuBF16() {
-		m.stride16 = (cfg.Dim + 31) &^ 31
-	}
+	m.stride, m.stride16 = strides(cfg.Dim)
 	m.search.init(m, cfg.Parallelism)
 	return m, nil
 }
