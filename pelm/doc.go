@@ -24,8 +24,7 @@
 // # Expiry
 //
 // Time is the stream time of requests, never the wall clock: every op
-// carries one (Op.Time, any int64 clock; the processor's is Unix
-// nanoseconds), and the memory's clock (Now) is the largest seen so far, 0
+// carries one (Op.Time, on any int64 clock, Unix nanoseconds say), and the memory's clock (Now) is the largest seen so far, 0
 // before any. It never moves back: an op whose Time is below it (a server's
 // clock stepped back) leaves it where it is. Before op i takes effect, every
 // item whose Expires is not 0 and at most the clock is removed, exactly as a

@@ -33,8 +33,8 @@ func (k OpKind) String() string {
 type Op struct {
 	Kind OpKind
 
-	// Time (every kind) is the op's stream time, on any int64 clock (the
-	// processor uses Unix nanoseconds). The memory's clock (Memory.Now) is
+	// Time (every kind) is the op's stream time, on any int64 clock (Unix
+	// nanoseconds, say). The memory's clock (Memory.Now) is
 	// the largest Time seen: an op whose Time is smaller than an earlier
 	// op's (stream times step back when a server's clock does) leaves it
 	// where it is, so expiry never runs backwards. Before the op takes
