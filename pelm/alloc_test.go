@@ -61,18 +61,33 @@ func TestApplyAllocs(t *testing.T) {
 			for i := range ids {
 				ids[i] = fmt.Sprint("new-", i)
 			}
+			// Half the stores expire 5 ops after they are stored, within
+			// the batch or in the next one; Expire advances the clock
+			// between batches.
 			mixed := make([]Op, 0, 24)
 			mixRes := make([]Result, 24)
 			next := 0
+			var now int64
 			batch := func() {
 				mixed = mixed[:0]
 				for j := range 8 {
 					v := retrieves[j].Vector
-					mixed = append(mixed, storeOp(ids[next%len(ids)], v, 0.5, 1), retrieves[j])
+					now++
+					st := storeOp(ids[next%len(ids)], v, 0.5, 1)
+					st.Time = now
+					if j%2 == 0 {
+						st.Expires = now + 5
+					}
+					q := retrieves[j]
+					q.Time = now
+					mixed = append(mixed, st, q)
 					if j%4 == 0 {
 						mixed = append(mixed, storeOp(ids[next%len(ids)], v, 0.25, 0.9)) // upsert
 					}
 					next++
+				}
+				if next%3 == 0 {
+					m.Expire(now + 1)
 				}
 				mixed = append(mixed, Op{Kind: OpForget, ID: "absent"})
 				m.Apply(mixed, mixRes)
@@ -82,6 +97,9 @@ func TestApplyAllocs(t *testing.T) {
 			}
 			if a := testing.AllocsPerRun(100, batch); a != 0 {
 				t.Errorf("mixed batch: %v allocs per Apply", a)
+			}
+			if len(m.heaps[expHeap]) == 0 {
+				t.Error("no item with an expiry left: the batch does not exercise expiry")
 			}
 		})
 	}

@@ -9,8 +9,13 @@ import (
 // ops[i]. It panics, before changing anything, when len(results) < len(ops)
 // or an op breaks a precondition documented on Op (unknown Kind, a vector
 // whose length is not Dim or whose norm is zero or not finite, an ID not of
-// 1..MaxIDLen bytes, a phase or confidence outside [0, 1], TopK outside
-// 1..MaxTopK, a NaN tolerance or min confidence).
+// 1..MaxIDLen bytes, a phase or confidence outside [0, 1], a negative
+// Expires, TopK outside 1..MaxTopK, a NaN tolerance or min confidence).
+//
+// Before op i takes effect, the clock advances to Op.Time if that is later,
+// and every item whose Expires is not 0 and at most the clock is removed,
+// as a forget at op i would remove it (see Op.Time, Op.Expires and
+// Expired).
 //
 // Apply runs in three steps (see the package documentation): the structural
 // effects of every op in order, then one blocked pass of the scoring kernel
@@ -25,9 +30,11 @@ func (m *Memory) Apply(ops []Op, results []Result) {
 		panic(fmt.Sprintf("pelm: Apply with %d ops", len(ops)))
 	}
 	m.validate(ops)
+	m.expired = m.expired[:0]
 
 	// Step 1: structure, in op order. Stores append fresh rows with
-	// increasing orders, removals mark removedAt; no row moves.
+	// increasing orders, removals (expiry included) mark removedAt; no row
+	// moves.
 	sr := &m.search
 	sr.reset()
 	for i := range ops {
@@ -35,6 +42,12 @@ func (m *Memory) Apply(ops []Op, results []Result) {
 		r := &results[i]
 		r.Evicted, r.HasEvicted, r.Replaced, r.Found = "", false, false, false
 		r.Matches = r.Matches[:0]
+		if op.Time > m.now {
+			m.now = op.Time
+		}
+		if m.due() {
+			m.expire(i)
+		}
 		switch op.Kind {
 		case OpStore:
 			id := op.ID
@@ -42,12 +55,20 @@ func (m *Memory) Apply(ops []Op, results []Result) {
 				id = m.ids[s] // keep the stored string, not the caller's
 				m.removeSlot(s, i)
 				r.Replaced = true
-			} else if m.live == m.capacity {
+			}
+			if op.Expires != 0 && op.Expires <= m.now {
+				// Expired on arrival (the clock is already past it):
+				// stored and expired at once, so nothing is stored and
+				// nothing evicted.
+				m.expired = append(m.expired, id)
+				break
+			}
+			if m.live == m.capacity {
 				v := m.victim()
 				r.Evicted, r.HasEvicted = m.ids[v], true
 				m.removeSlot(v, i)
 			}
-			m.appendSlot(id, op.Vector, m.norms[i], op.Phase, op.Confidence, op.Meta)
+			m.appendSlot(id, op.Vector, m.norms[i], op.Phase, op.Confidence, op.Meta, m.now, op.Expires)
 		case OpForget:
 			if s, ok := m.index[op.ID]; ok {
 				m.removeSlot(s, i)
@@ -70,6 +91,34 @@ func (m *Memory) Apply(ops []Op, results []Result) {
 	}
 }
 
+// Expire advances the clock to now, if that is later, and removes every item
+// expired at the clock, outside a batch (for an info op, or housekeeping
+// between requests). It returns how many it removed; Expired lists them.
+func (m *Memory) Expire(now int64) int {
+	m.expired = m.expired[:0]
+	if now > m.now {
+		m.now = now
+	}
+	m.expire(0)
+	if len(m.removed) > 0 {
+		m.compact()
+	}
+	return len(m.expired)
+}
+
+// Expired returns the ids of the items removed by expiry during the last
+// Apply or Expire, in the order they were removed: by op, and within an op
+// the earliest Expires first, the oldest (smallest Order) first among equal
+// ones; a store that arrives expired (Op.Expires) is listed at its op,
+// after the items that expired before it. The caller must not modify the
+// slice; it is valid until the next Apply or Expire, which reuse its array.
+func (m *Memory) Expired() []string { return m.expired }
+
+// Now returns the memory's clock: the largest Op.Time of every op applied
+// so far and of every Expire argument, or 0 when none was larger. It never
+// moves back.
+func (m *Memory) Now() int64 { return m.now }
+
 // validate panics on the first op that breaks a precondition, and records
 // the norm of every store and retrieve vector in m.norms.
 func (m *Memory) validate(ops []Op) {
@@ -84,6 +133,9 @@ func (m *Memory) validate(ops []Op) {
 			checkID(i, op.ID)
 			checkUnit(i, "phase", op.Phase)
 			checkUnit(i, "confidence", op.Confidence)
+			if op.Expires < 0 {
+				panic(fmt.Sprintf("pelm: op %d: expires %d < 0", i, op.Expires))
+			}
 		case OpRetrieve:
 			checkUnit(i, "phase", op.Phase)
 			if op.TopK < 1 || op.TopK > MaxTopK {

@@ -136,11 +136,22 @@ func BenchmarkRestore(b *testing.B) {
 }
 
 // BenchmarkStore stores new ids into a full memory, each evicting the
-// oldest; items/s counts stores per second.
+// oldest; items/s counts stores per second. With ttl, each store carries
+// Time t (one tick per store) and Expires t + n, so that from the second
+// round each store finds the oldest item expired instead of evicting it:
+// the cost of the expiry index.
 func BenchmarkStore(b *testing.B) {
 	const n, dim = 20000, 384
-	for _, batch := range []int{1, 64} {
-		b.Run(fmt.Sprintf("n=%d/dim=%d/batch=%d", n, dim, batch), func(b *testing.B) {
+	for _, c := range []struct {
+		batch int
+		ttl   bool
+	}{{1, false}, {64, false}, {1, true}, {64, true}} {
+		batch, ttl := c.batch, c.ttl
+		name := fmt.Sprintf("n=%d/dim=%d/batch=%d", n, dim, batch)
+		if ttl {
+			name += "/ttl"
+		}
+		b.Run(name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(5, 6))
 			m := newMemory(b, Config{Dim: dim, Capacity: n})
 			fill(b, m, n, r)
@@ -160,11 +171,18 @@ func BenchmarkStore(b *testing.B) {
 			for b.Loop() {
 				for i := range ops {
 					ops[i] = storeOp(ids[next%len(ids)], vecs[next%len(vecs)], float64(next%1000)/1000, 1)
+					if ttl {
+						ops[i].Time = int64(next)
+						ops[i].Expires = int64(next + n)
+					}
 					next++
 				}
 				m.Apply(ops, res)
 			}
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "items/s")
+			if ttl && b.N*batch > 2*n && (res[0].HasEvicted || len(m.Expired()) == 0) {
+				b.Fatalf("evicted %q, expired %d: the benchmark does not expire", res[0].Evicted, len(m.Expired()))
+			}
 		})
 	}
 }

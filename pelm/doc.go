@@ -6,8 +6,10 @@
 //
 // A Memory holds at most Capacity items of Dim float32 values. Each item has a
 // unique id (1..MaxIDLen bytes), a unit vector, a phase, a confidence, a meta
-// byte string and an insertion number (Item.Order) that grows with every
-// store. All work goes through Apply, which executes a batch of Ops:
+// byte string, an insertion number (Item.Order) that grows with every
+// store, the time it was stored (Item.Time) and the time it expires
+// (Item.Expires, 0 for never). All work goes through Apply, which executes a
+// batch of Ops:
 //
 //   - store: if the id exists its old version is removed (Result.Replaced)
 //     and the new one is stored as the newest; otherwise, when the memory is
@@ -18,6 +20,40 @@
 //     among those with |phase − q.Phase| ≤ q.Tolerance and
 //     confidence ≥ q.MinConfidence, highest score first and, among equal
 //     scores, the newer item first. Fewer when fewer match.
+//
+// # Expiry
+//
+// Time is the stream time of requests, never the wall clock: every op
+// carries one (Op.Time, on any int64 clock, Unix nanoseconds say), and the memory's clock (Now) is the largest seen so far, 0
+// before any. It never moves back: an op whose Time is below it (a server's
+// clock stepped back) leaves it where it is. Before op i takes effect, every
+// item whose Expires is not 0 and at most the clock is removed, exactly as a
+// forget at op i: retrieves before op i in the same batch still see it, op i
+// and later ones do not, Len no longer counts it, no forget finds it, and it
+// is never a victim of eviction, so a full memory drops its expired items
+// before it evicts a live one. Items expire earliest Expires first, the
+// oldest first among equal ones. A store whose Expires is already at most
+// the clock stores nothing and evicts nothing (it is stored and expires at
+// once; the old version of its id, if any, is still replaced). An upsert
+// takes the new op's Expires; a forget or an eviction takes the item out of
+// the expiry index. Expired lists the ids expired by the last Apply (or
+// Expire, which advances the clock between batches), for the caller to
+// tombstone. Between calls, no held item is expired at the clock.
+//
+// # Restoring
+//
+// Storing the items of a memory (Items, oldest first) into a new one, each
+// with its Time and Expires, then calling Expire with the old memory's Now,
+// reproduces it: the same items in the same order with the same Time and
+// Expires (new Order numbers, in the same order), so the same results to
+// the same later ops. Items that had expired but whose removal the caller
+// did not record (a tombstone lost in a crash) may be stored too, in their
+// place by Order: each expires again during the replay, before the store of
+// the first item stored after its expiry (whose Time, the clock when it was
+// stored, is at least its Expires), so it never makes the restored memory
+// evict; the final Expire removes the rest. The stored vector is a unit
+// vector: storing it again may round it differently in the last bit, so a
+// caller that needs bit-identical scores restores the vectors it was given.
 //
 // # Maths
 //
@@ -58,9 +94,10 @@
 // # Layout
 //
 // Items are numbered by handles (slots) that never change while the item
-// lives; the id index, the insertion-order list (FIFO eviction, Items) and
-// the indexed min-heap on (confidence, order) (LowestConfidence eviction)
-// refer to handles. Rows are kept in 64 phase buckets, bucket b holding the
+// lives; the id index, the insertion-order list (FIFO eviction, Items), the
+// indexed min-heap on (confidence, order) (LowestConfidence eviction) and
+// the indexed min-heap on (expires, order) of the items that expire (the
+// expiry index) refer to handles. Rows are kept in 64 phase buckets, bucket b holding the
 // items with phase in [b/64, (b+1)/64) (and phase 1 in the last), each bucket
 // one dense row-major matrix of unit vectors, padded with zeros to a multiple
 // of 4 floats, with beside each row a 32-byte copy of what the top-k scan
@@ -80,16 +117,20 @@
 // sees every earlier store and forget of the batch and no later one), while
 // scoring all the retrieves of the batch in one blocked pass over the rows:
 //
-//  1. Structure, op by op. A store takes a free handle and appends its row
-//     to its bucket, with the next insertion number; a removal (forget,
-//     eviction, the old version of an upsert) marks its slot removedAt = op
-//     index and takes it out of the id index, the order list and the heap at
-//     once, but leaves its row and metadata in place. Every decision (is the
-//     id present, is the memory full, which item is the victim) therefore
-//     sees the structure exactly as one-by-one execution would; vectors
-//     never influence these decisions. A retrieve records its query and
-//     maxOrder, the last insertion number handed out before it. Rows exceed
-//     Capacity during the batch by at most the number of its stores.
+//  1. Structure, op by op. First the clock advances to the op's Time if
+//     that is later, and while the root of the expiry index is due
+//     (Expires ≤ clock: one comparison when none is), that item is removed
+//     before the op, marked removedAt = op index − 1. Then a store takes a
+//     free handle and appends its row to its bucket, with the next insertion
+//     number; a removal (forget, eviction, the old version of an upsert)
+//     marks its slot removedAt = op index; either way the item leaves the id
+//     index, the order list and the heaps at once, but its row and metadata
+//     stay in place. Every decision (is the id present, is the memory full,
+//     which item is the victim, what has expired) therefore sees the
+//     structure exactly as one-by-one execution would; vectors never
+//     influence these decisions. A retrieve records its query and maxOrder,
+//     the last insertion number handed out before it. Rows exceed Capacity
+//     during the batch by at most the number of its stores.
 //  2. Scoring. If there are retrieves, they are sorted by their windows'
 //     buckets, and each query is scored only against the buckets its window
 //     touches, in units of at most 64 queries × one L2-sized block of one
@@ -106,9 +147,10 @@
 //     one comparison, and otherwise its scores are offered to the list, each
 //     below the k-th best rejected by one comparison. No score matrix is
 //     stored. A row of item s is a candidate of the retrieve at op i iff
-//     order(s) ≤ maxOrder(i) and removedAt(s) > i (stored before op i and not
-//     removed before op i) — exactly the one-by-one state at op i — and the
-//     phase and confidence masks hold; these are checked only for scores
+//     order(s) ≤ maxOrder(i) and removedAt(s) ≥ i (stored before op i and
+//     not removed before it: no removal is marked at a retrieve's own index,
+//     and an expiry before op i is marked i − 1) — exactly the one-by-one
+//     state at op i — and the phase and confidence masks hold; these are checked only for scores
 //     that reach the k-th best, on a copy of the item's order, phase,
 //     confidence and removedAt kept beside its row. The lists are merged
 //     with the same order.
@@ -117,7 +159,9 @@
 //     and their handles are freed, so between batches every row is live.
 //
 // Costs: a store, a forget and an eviction are O(1) plus O(log n) for the
-// LowestConfidence heap, plus O(Dim) to copy a row; a batch of B retrieves
+// LowestConfidence heap and for the expiry index (items with an Expires),
+// plus O(Dim) to copy a row; the expiry check is O(1) per op when nothing is
+// due and O(log n) per item expired (never a scan of the memory); a batch of B retrieves
 // over n items is at most B·n·Dim multiply-adds (about B·n·Dim·(2t+1/64) for
 // tolerance t and uniform phases), with each touched row read from memory
 // about once per 64 queries (then from L1 by each group of four), and each
@@ -139,8 +183,10 @@
 // forgets allocates nothing, and stores into a full memory or of ids already
 // present allocate only a copy of a non-empty Meta, plus amortised resizes of
 // the phase buckets (one allocation each) and the id map's growth to a new
-// high-water mark. A store retains its Op.ID string (an upsert keeps the
-// string already stored).
+// high-water mark; expiry allocates nothing (the expiry index and the
+// Expired list grow to their high-water marks and are kept), nor does
+// Expire. A store retains its Op.ID string (an upsert keeps the string
+// already stored).
 //
 // Bucket growth. A full bucket of n rows grows by max(n/16, 4) rows, or,
 // while the buckets' capacities together stay below Capacity rows, by its
@@ -168,8 +214,21 @@
 // the first pass runs, costs 2 bytes a value padded to a multiple of 32
 // values: 0.5 × raw at Dim 384 before slack, 0.51–0.55 × with it (the same
 // row capacity). Beside each row the 32-byte copy of its item's scan data
-// adds 32/(4·Dim) × raw (0.021 × at Dim 384), and each item's slot, id,
-// meta and map entry come on top, as they did before.
+// adds 32/(4·Dim) × raw (0.021 × at Dim 384), and each item's slot (64
+// bytes), id and meta headers, heap entries, map entry, id and meta come on
+// top.
+//
+// Byte accounting. Config.BytesAtCapacity bounds the bytes a full memory of
+// that configuration holds for vectors and bookkeeping (ids, metas and batch
+// scratch excluded), from the growth policy's bound above; Memory.Bytes
+// counts the same from what is allocated now, plus the ids' and metas'
+// lengths. TestBytesAtCapacity measures, as HeapAlloc growth with ids of
+// about 10 bytes and metas of 32, 2,625 bytes an item at Dim 384 and 9,685
+// at Dim 1536 just filled (Capacity 20,000, with the first pass), 2,723 and
+// 10,189 after a churn of Capacity new ids; BytesAtCapacity is 1.07–1.13 ×
+// those, and Bytes within 0.3 %. The bound allows 64·16 spare rows whatever
+// the capacity, so for small memories it is looser (1.28 × at 5,000 items of
+// Dim 384).
 //
 // Scratch space grows to the largest batch seen and is kept: about
 // 2·B·Dim·4 bytes of queries (and B·Dim·2 more for the first pass), and Σ TopK·16 bytes of top-k lists per
@@ -183,7 +242,9 @@
 // but the caller must not modify them. Match.Vector points into a buffer of
 // its Result, overwritten when that Result is passed to a later Apply.
 // Item.Vector aliases the memory's rows and is valid only until the next
-// Apply. Op vectors and metas are never retained.
+// Apply. The strings of Expired are the stored ids (never written either);
+// its slice is reused by the next Apply or Expire. Op vectors and metas are
+// never retained.
 //
 // # Preconditions
 //

@@ -24,15 +24,17 @@ func phaseBucket(p float64) int {
 
 // slot is the pointer-free part of one stored item (so the garbage
 // collector never scans the slot array). A slot number (a handle) never
-// changes while its item lives: the id index, the order list and the heap
+// changes while its item lives: the id index, the order list and the heaps
 // refer to items by it. Its row may move within its bucket.
 type slot struct {
 	phase, conf float64
-	order       uint64 // insertion number; larger is newer
-	prev, next  int32  // insertion-order list, oldest at Memory.head
-	heapPos     int32  // index in Memory.heap (LowestConfidence only)
-	bucket      int32  // phase bucket holding the row
-	pos         int32  // row index within the bucket
+	order       uint64          // insertion number; larger is newer
+	time        int64           // the memory's clock when the item was stored (Item.Time)
+	expires     int64           // Op.Expires of its store; 0: never
+	prev, next  int32           // insertion-order list, oldest at Memory.head
+	heapPos     [numHeaps]int32 // index in Memory.heaps[k], −1 when absent
+	bucket      int32           // phase bucket holding the row
+	pos         int32           // row index within the bucket
 }
 
 // bucket holds the rows of one phase bucket: row i is
@@ -50,9 +52,10 @@ type rowInfo struct {
 	order       uint64
 	phase, conf float64
 	// removedAt is the index of the op of the running batch that removed
-	// the item (forget, eviction, or an upsert of its id), notRemoved
-	// otherwise. A removed item keeps its data readable until the batch
-	// ends, then compact drops it.
+	// the item (forget, eviction, or an upsert of its id), or, for an item
+	// that expired before op i, i−1; notRemoved otherwise. A retrieve at
+	// op i sees the row iff removedAt ≥ i. A removed item keeps its data
+	// readable until the batch ends, then compact drops it.
 	removedAt int32
 	handle    int32
 }
@@ -83,9 +86,17 @@ type Memory struct {
 	index map[string]int32 // id → slot of every live item
 	head  int32            // oldest live slot, nilSlot when empty
 	tail  int32            // newest live slot, nilSlot when empty
-	heap  []int32          // LowestConfidence: min-heap of live slots on (conf, order)
-	live  int              // live items
-	clock uint64           // last order handed out
+	// heaps[confHeap]: LowestConfidence only, every live slot on
+	// (conf, order); heaps[expHeap]: the live slots with an expiry, on
+	// (expires, order). See heap.go.
+	heaps [numHeaps][]int32
+	live  int    // live items
+	clock uint64 // last order handed out
+	now   int64  // the largest Op.Time (or Expire argument) seen; starts at 0
+
+	peakIndex int      // most ids ever indexed at once (the map never shrinks)
+	idMeta    int64    // Σ len(id) + len(meta) of the held slots
+	expired   []string // ids removed by expiry in the last Apply or Expire
 
 	// Batch scratch, reused across Applies.
 	norms   []float64 // per op: the Euclidean norm of its vector
@@ -102,16 +113,13 @@ func New(cfg Config) (*Memory, error) {
 	cfg = cfg.withDefaults()
 	m := &Memory{
 		dim:      cfg.Dim,
-		stride:   (cfg.Dim + 3) &^ 3,
 		capacity: cfg.Capacity,
 		eviction: cfg.Eviction,
 		index:    make(map[string]int32),
 		head:     nilSlot,
 		tail:     nilSlot,
 	}
-	if cfg.Dim >= minDimBF16 && cpuBF16() {
-		m.stride16 = (cfg.Dim + 31) &^ 31
-	}
+	m.stride, m.stride16 = strides(cfg.Dim)
 	m.search.init(m, cfg.Parallelism)
 	return m, nil
 }
@@ -159,6 +167,8 @@ func (m *Memory) item(s int32) Item {
 		Confidence: sl.conf,
 		Meta:       m.meta[s],
 		Order:      sl.order,
+		Time:       sl.time,
+		Expires:    sl.expires,
 	}
 }
 

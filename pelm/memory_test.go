@@ -361,6 +361,7 @@ func TestApplyPanicsBeforeChanging(t *testing.T) {
 		{"top_k 0", retrieveOp(v, 0, 0, 0)},
 		{"top_k too large", retrieveOp(v, 0, 0, MaxTopK+1)},
 		{"NaN tolerance", retrieveOp(v, 0, math.NaN(), 1)},
+		{"negative expires", Op{Kind: OpStore, ID: "x", Vector: v, Expires: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

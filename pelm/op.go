@@ -33,6 +33,25 @@ func (k OpKind) String() string {
 type Op struct {
 	Kind OpKind
 
+	// Time (every kind) is the op's stream time, on any int64 clock (Unix
+	// nanoseconds, say). The memory's clock (Memory.Now) is
+	// the largest Time seen: an op whose Time is smaller than an earlier
+	// op's (stream times step back when a server's clock does) leaves it
+	// where it is, so expiry never runs backwards. Before the op takes
+	// effect, every item whose Expires is not 0 and at most the clock is
+	// removed, as a forget at this op would remove it: earlier retrieves of
+	// the batch still see it, this op and later ones do not, it is not
+	// counted by Len and never evicted (see Memory.Expired).
+	Time int64
+
+	// Expires (store) is the time, on the clock of Time, from which the item
+	// is expired: for a ttl T, the store's Time + T. 0 means never; it must
+	// not be negative. A store whose Expires is at most the clock (already
+	// expired when it arrives) removes the old version of its id, if any,
+	// stores nothing and evicts nothing, and its id is listed by Expired.
+	// An upsert takes the new op's Expires.
+	Expires int64
+
 	// ID names the item (store, forget): 1..MaxIDLen bytes. A store retains
 	// the string as given (it is not cloned), so it must not alias a
 	// reused buffer (no unsafe byte-to-string views); an upsert keeps the
@@ -122,4 +141,11 @@ type Item struct {
 	// Order is the item's insertion number: it increases with every store
 	// (an upsert takes a new one), so a larger Order means newer.
 	Order uint64
+	// Time is the memory's clock when the item was stored: the Time of the
+	// op that stored it, or the larger Time of an earlier op when the
+	// stream time had stepped back. Expires is the store's Op.Expires (0:
+	// never). A store op carrying the item with these Time and Expires
+	// restores it (see the package documentation, Restoring).
+	Time    int64
+	Expires int64
 }

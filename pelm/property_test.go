@@ -24,10 +24,12 @@ type gen struct {
 	pool [][]float32 // shared vectors: exact score ties between items
 	next int         // next fresh vector key (keys < len(pool) are the pool's)
 	meta []byte      // one buffer for every op's meta, overwritten after Apply
+	time int64       // the stream time of the last op drawn
 }
 
 func newGen(seed uint64, dim, capacity int) *gen {
 	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), dim: dim}
+	g.time = int64(g.r.IntN(100)) - 50 // any clock: sometimes negative
 	for i := range 2*capacity + 3 {
 		g.ids = append(g.ids, fmt.Sprintf("id-%d", i))
 	}
@@ -75,9 +77,35 @@ func (g *gen) unitValue() float64 {
 	}
 }
 
+// tick draws the stream time of the next op: mostly a step of 1 to 3 later,
+// often the same, sometimes earlier (a server's clock stepped back), now
+// and then much later (many items expire at once).
+func (g *gen) tick() int64 {
+	switch c := g.r.IntN(20); {
+	case c < 11:
+		g.time += 1 + int64(g.r.IntN(3))
+	case c < 16:
+	case c < 19:
+		g.time -= 1 + int64(g.r.IntN(6))
+	default:
+		g.time += 10 + int64(g.r.IntN(30))
+	}
+	return g.time
+}
+
+// expires draws a store's Op.Expires: none for half of them, else its Time
+// plus a short ttl (0 to 24, so that items expire within a batch or the
+// next ones, and some on arrival), or 0 where that is not positive.
+func (g *gen) expires(t int64) int64 {
+	if g.r.IntN(2) == 0 {
+		return 0
+	}
+	return max(t+int64(g.r.IntN(25)), 0)
+}
+
 // batch draws n ops: stores, forgets and retrieves in ratio 5:2:3, or
 // 2:1:7 when retrieveHeavy (so that more than queryChunk retrieves share
-// a bucket).
+// a bucket), each with a stream time from tick.
 func (g *gen) batch(n int, retrieveHeavy bool) ([]Op, []int) {
 	storeBelow, forgetBelow := 5, 7
 	if retrieveHeavy {
@@ -88,9 +116,11 @@ func (g *gen) batch(n int, retrieveHeavy bool) ([]Op, []int) {
 	g.meta = g.meta[:0]
 	for i := range ops {
 		op := &ops[i]
+		op.Time = g.tick()
 		switch c := g.r.IntN(10); {
 		case c < storeBelow:
 			op.Kind = OpStore
+			op.Expires = g.expires(op.Time)
 			op.ID = g.ids[g.r.IntN(len(g.ids))]
 			op.Vector, keys[i] = g.vector()
 			op.Phase = g.unitValue()
@@ -124,8 +154,8 @@ func (g *gen) batch(n int, retrieveHeavy bool) ([]Op, []int) {
 }
 
 // runSeed checks a random memory against refMemory over many batches and
-// returns the first disagreement.
-func runSeed(seed uint64) error {
+// returns the first disagreement. It adds the expiry cases met to cov.
+func runSeed(seed uint64, cov *coverage) error {
 	r := rand.New(rand.NewPCG(seed, 1))
 	dim := 2 + r.IntN(15)
 	capacity := 1 + r.IntN(50)
@@ -141,7 +171,15 @@ func runSeed(seed uint64) error {
 	}
 	ks := kernels() // every kernel the CPU runs, in turn
 	m.search.kern = ks[seed%uint64(len(ks))]
-	ref := &refMemory{capacity: capacity, eviction: cfg.Eviction}
+	ref := &refMemory{capacity: capacity, eviction: cfg.Eviction, matched: map[string]bool{}}
+	defer func() {
+		cov.expired += ref.cov.expired
+		cov.arrivedExpired += ref.cov.arrivedExpired
+		cov.whileFull[0] += ref.cov.whileFull[0]
+		cov.whileFull[1] += ref.cov.whileFull[1]
+		cov.afterMatch += ref.cov.afterMatch
+		cov.stepBack += ref.cov.stepBack
+	}()
 	g := newGen(seed, dim, capacity)
 	var results []Result // reused across batches, as the processor does
 	for b := range 30 {
@@ -155,9 +193,14 @@ func runSeed(seed uint64) error {
 			results = append(results, make([]Result, n-len(results))...)
 		}
 		m.Apply(ops, results)
+		ref.expired = ref.expired[:0]
+		clear(ref.matched)
 		wants := make([]refResult, n)
 		for i, op := range ops {
 			wants[i] = ref.apply(op, keys[i])
+		}
+		if got := m.Expired(); !slices.Equal(got, ref.expired) {
+			return fmt.Errorf("cfg %+v batch %d: expired %q, want %q", cfg, b, got, ref.expired)
 		}
 		for i := range g.meta { // the caller reuses its buffers
 			g.meta[i] = ^g.meta[i]
@@ -169,6 +212,18 @@ func runSeed(seed uint64) error {
 		}
 		if err := checkState(m, ref); err != nil {
 			return fmt.Errorf("cfg %+v after batch %d: %w", cfg, b, err)
+		}
+		if r.IntN(4) == 0 { // housekeeping between batches
+			t := g.tick()
+			ref.expired = ref.expired[:0]
+			clear(ref.matched)
+			ref.advance(t)
+			if n := m.Expire(t); n != len(ref.expired) || !slices.Equal(m.Expired(), ref.expired) {
+				return fmt.Errorf("cfg %+v Expire(%d) after batch %d: %d, %q, want %q", cfg, t, b, n, m.Expired(), ref.expired)
+			}
+			if err := checkState(m, ref); err != nil {
+				return fmt.Errorf("cfg %+v after Expire(%d): %w", cfg, t, err)
+			}
 		}
 	}
 	return nil
@@ -277,9 +332,10 @@ func checkState(m *Memory, ref *refMemory) error {
 	var err error
 	m.Items(func(it Item) bool {
 		w := ref.items[i]
-		if it.ID != w.id || it.Order != w.order || it.Phase != w.phase || it.Confidence != w.conf || !bytes.Equal(it.Meta, w.meta) {
-			err = fmt.Errorf("item %d: %q order %d phase %v conf %v meta %x, want %q %d %v %v %x",
-				i, it.ID, it.Order, it.Phase, it.Confidence, it.Meta, w.id, w.order, w.phase, w.conf, w.meta)
+		if it.ID != w.id || it.Order != w.order || it.Phase != w.phase || it.Confidence != w.conf || !bytes.Equal(it.Meta, w.meta) ||
+			it.Time != w.time || it.Expires != w.exp {
+			err = fmt.Errorf("item %d: %q order %d phase %v conf %v meta %x time %d expires %d, want %q %d %v %v %x %d %d",
+				i, it.ID, it.Order, it.Phase, it.Confidence, it.Meta, it.Time, it.Expires, w.id, w.order, w.phase, w.conf, w.meta, w.time, w.exp)
 			return false
 		}
 		for d := range w.vec {
@@ -304,8 +360,20 @@ func checkState(m *Memory, ref *refMemory) error {
 	if err := checkLayout(m); err != nil {
 		return err
 	}
+	if m.Now() != ref.now {
+		return fmt.Errorf("Now %d, want %d", m.Now(), ref.now)
+	}
+	withExpiry := 0
+	for _, it := range ref.items {
+		if it.exp != 0 {
+			withExpiry++
+		}
+	}
+	if err := checkHeap(m, expHeap, withExpiry); err != nil {
+		return err
+	}
 	if m.eviction == LowestConfidence {
-		if err := checkHeap(m); err != nil {
+		if err := checkHeap(m, confHeap, m.live); err != nil {
 			return err
 		}
 	}
@@ -356,17 +424,23 @@ func checkLayout(m *Memory) error {
 	return nil
 }
 
-func checkHeap(m *Memory) error {
-	if len(m.heap) != m.live {
-		return fmt.Errorf("heap of %d, %d live", len(m.heap), m.live)
+// checkHeap checks heap k: n entries, positions tracked, heap order, and
+// (expiry heap) no entry expired at the clock.
+func checkHeap(m *Memory, k heapKind, n int) error {
+	h := m.heaps[k]
+	if len(h) != n {
+		return fmt.Errorf("heap %d of %d, want %d", k, len(h), n)
 	}
-	for i, s := range m.heap {
-		if int(m.slots[s].heapPos) != i {
-			return fmt.Errorf("heap[%d] = slot %d with heapPos %d", i, s, m.slots[s].heapPos)
+	for i, s := range h {
+		if int(m.slots[s].heapPos[k]) != i {
+			return fmt.Errorf("heap %d: [%d] = slot %d with heapPos %d", k, i, s, m.slots[s].heapPos[k])
 		}
-		if i > 0 && m.heapLess(s, m.heap[(i-1)/2]) {
-			return fmt.Errorf("heap order broken at %d", i)
+		if i > 0 && m.heapLess(k, s, h[(i-1)/2]) {
+			return fmt.Errorf("heap %d order broken at %d", k, i)
 		}
+	}
+	if k == expHeap && m.due() {
+		return fmt.Errorf("item %q expired at %d still held", m.ids[h[0]], m.now)
 	}
 	return nil
 }
@@ -376,12 +450,18 @@ func checkHeap(m *Memory) error {
 var fixedSeeds = []uint64{1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597, 2584, 4181, 6765, 10946, 0xdeadbeef, 0xfeedface, 42, 4242, 424242}
 
 func TestApplyMatchesReference(t *testing.T) {
+	var cov coverage
 	for _, seed := range fixedSeeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			if err := runSeed(seed); err != nil {
+			if err := runSeed(seed, &cov); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+	// The generator must reach every expiry case, often.
+	t.Logf("expiry coverage: %+v", cov)
+	if cov.expired < 1000 || cov.arrivedExpired < 50 || cov.whileFull[FIFO] < 20 || cov.whileFull[LowestConfidence] < 20 || cov.afterMatch < 50 || cov.stepBack < 100 {
+		t.Errorf("expiry cases too rare: %+v", cov)
 	}
 }
 
@@ -392,8 +472,9 @@ func TestApplyMatchesReferenceQuick(t *testing.T) {
 	}
 	cfg := &quick.Config{MaxCount: n, Rand: mrand.New(mrand.NewSource(7))}
 	var failure error
+	var cov coverage
 	f := func(seed uint64) bool {
-		failure = runSeed(seed)
+		failure = runSeed(seed, &cov)
 		return failure == nil
 	}
 	if err := quick.Check(f, cfg); err != nil {

@@ -6,14 +6,16 @@ import (
 )
 
 // This file holds the structural operations on slots: append, remove,
-// eviction victim, the end-of-batch compaction, and the insertion-order list.
-// All are O(1) except the heap updates, O(log n), and the O(Dim) row copies.
+// eviction victim, expiry, the end-of-batch compaction, and the
+// insertion-order list. All are O(1) except the heap updates, O(log n), and
+// the O(Dim) row copies.
 
 // appendSlot stores a new item as the newest: a free handle (or a new one)
 // and a new row at the end of its phase bucket. v is scaled by 1/norm into
-// the row (computed in float64, rounded to float32). The caller made room
-// (live < capacity).
-func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, meta []byte) {
+// the row (computed in float64, rounded to float32). The item was stored at
+// time (the clock) and expires at expires (0: never; else > the clock). The
+// caller made room (live < capacity).
+func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, meta []byte, time, expires int64) {
 	var s int32
 	if n := len(m.free); n > 0 {
 		s = m.free[n-1]
@@ -52,9 +54,11 @@ func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, m
 		phase:   phase,
 		conf:    conf,
 		order:   m.clock,
+		time:    time,
+		expires: expires,
 		prev:    m.tail,
 		next:    nilSlot,
-		heapPos: -1,
+		heapPos: [numHeaps]int32{-1, -1},
 		bucket:  int32(b),
 		pos:     int32(pos),
 	}
@@ -67,14 +71,19 @@ func (m *Memory) appendSlot(id string, v []float32, norm, phase, conf float64, m
 	}
 	m.tail = s
 	if m.eviction == LowestConfidence {
-		m.heapPush(s)
+		m.heapPush(confHeap, s)
+	}
+	if expires != 0 {
+		m.heapPush(expHeap, s)
 	}
 	m.index[id] = s
+	m.peakIndex = max(m.peakIndex, len(m.index))
+	m.idMeta += int64(len(id) + len(meta))
 	m.live++
 }
 
 // removeSlot removes live slot s on behalf of op opIndex: it leaves the
-// index, the order list and the heap at once, while its data stays readable
+// index, the order list and the heaps at once, while its data stays readable
 // until compact.
 func (m *Memory) removeSlot(s int32, opIndex int) {
 	sl := &m.slots[s]
@@ -90,7 +99,10 @@ func (m *Memory) removeSlot(s int32, opIndex int) {
 		m.tail = sl.prev
 	}
 	if m.eviction == LowestConfidence {
-		m.heapRemove(sl.heapPos)
+		m.heapRemove(confHeap, sl.heapPos[confHeap])
+	}
+	if sl.heapPos[expHeap] >= 0 {
+		m.heapRemove(expHeap, sl.heapPos[expHeap])
 	}
 	delete(m.index, m.ids[s])
 	m.live--
@@ -101,9 +113,33 @@ func (m *Memory) removeSlot(s int32, opIndex int) {
 // is not empty.
 func (m *Memory) victim() int32 {
 	if m.eviction == LowestConfidence {
-		return m.heap[0]
+		return m.heaps[confHeap][0]
 	}
 	return m.head
+}
+
+// due reports whether an item is expired at the clock: the first to
+// expire, the root of the expiry heap, has 0 < expires ≤ now. O(1).
+func (m *Memory) due() bool {
+	h := m.heaps[expHeap]
+	return len(h) > 0 && m.slots[h[0]].expires <= m.now
+}
+
+// expire removes every item expired at the clock before op opIndex takes
+// effect, the earliest expiry first and, among equal ones, the oldest, and
+// appends their ids to m.expired. O(log n) per item removed.
+//
+// The rows are marked removedAt = opIndex−1: removed between ops opIndex−1
+// and opIndex, so that the scan's test (a retrieve at op i sees a row iff
+// removedAt ≥ i) hides them from a retrieve at opIndex and shows them to
+// the earlier ones, unchanged. (A forget, an eviction or an upsert at op i
+// marks i: no retrieve is at op i.)
+func (m *Memory) expire(opIndex int) {
+	for m.due() {
+		s := m.heaps[expHeap][0]
+		m.expired = append(m.expired, m.ids[s])
+		m.removeSlot(s, opIndex-1)
+	}
 }
 
 // compact drops the rows of the slots removed by the batch and frees their
@@ -137,6 +173,7 @@ func (m *Memory) compact() {
 		bk.rows16 = bk.rows16[:n*m.stride16]
 	}
 	for _, r := range m.removed {
+		m.idMeta -= int64(len(m.ids[r]) + len(m.meta[r]))
 		m.ids[r] = "" // release the string and the meta for the collector
 		m.meta[r] = nil
 		m.free = append(m.free, r)
