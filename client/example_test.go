@@ -197,7 +197,7 @@ func ExampleClient_Create() {
 	_, err = c.Info(ctx, "example-create")
 	fmt.Println(errors.Is(err, wire.ErrNotFound))
 	// Output:
-	// {Dim:2 Capacity:100 Eviction:confidence FilterThreshold:0.6 FilterAdaptive:false Scrub:false}
+	// {Dim:2 Capacity:100 Eviction:confidence FilterThreshold:0.6 FilterAdaptive:false Scrub:false TTL:0}
 	// size 1 threshold 0.6
 	// true
 	// dropped: true

@@ -30,6 +30,7 @@ type StoreRequest struct {
 	Text       string    `json:"text,omitempty"`       // scored when Moral is nil
 	Confidence *float64  `json:"confidence,omitempty"` // nil: 1.0
 	Meta       any       `json:"meta,omitempty"`       // any value the encoding takes; returned with matches
+	TTL        *float64  `json:"ttl,omitempty"`        // seconds the item lives, by stream time; 0: forever; nil: the memory's ttl
 }
 
 // RetrieveRequest asks for the items closest to Vector (PROTOCOL.md,
@@ -53,6 +54,7 @@ type ProcessRequest struct {
 	Text          string    `json:"text,omitempty"`
 	Confidence    *float64  `json:"confidence,omitempty"`
 	Meta          any       `json:"meta,omitempty"`
+	TTL           *float64  `json:"ttl,omitempty"`
 	Tolerance     *float64  `json:"tolerance,omitempty"`
 	TopK          int       `json:"top_k,omitempty"`
 	MinConfidence float64   `json:"min_confidence,omitempty"`
@@ -75,6 +77,7 @@ type CreateRequest struct {
 	FilterThreshold *float64 `json:"filter_threshold,omitempty"`
 	FilterAdaptive  *bool    `json:"filter_adaptive,omitempty"`
 	Scrub           bool     `json:"scrub,omitempty"` // replace personal data in text and meta
+	TTL             float64  `json:"ttl,omitempty"`   // seconds an item lives when its store gives none; 0: forever
 }
 
 // InfoRequest asks for a memory's settings, size and filter state; a
@@ -114,7 +117,7 @@ func Bool(b bool) *bool { return &b }
 
 func (r StoreRequest) fields() map[string]any {
 	f := map[string]any{"vector": r.Vector, "phase": r.Phase}
-	putItem(f, r.ID, r.Moral, r.Text, r.Confidence, r.Meta)
+	putItem(f, r.ID, r.Moral, r.Text, r.Confidence, r.Meta, r.TTL)
 	return f
 }
 
@@ -126,7 +129,7 @@ func (r RetrieveRequest) fields() map[string]any {
 
 func (r ProcessRequest) fields() map[string]any {
 	f := map[string]any{"vector": r.Vector, "phase": r.Phase}
-	putItem(f, r.ID, r.Moral, r.Text, r.Confidence, r.Meta)
+	putItem(f, r.ID, r.Moral, r.Text, r.Confidence, r.Meta, r.TTL)
 	putQuery(f, r.Tolerance, r.TopK, r.MinConfidence, r.WithVectors)
 	return f
 }
@@ -153,6 +156,9 @@ func (r CreateRequest) fields() map[string]any {
 	if r.Scrub {
 		f["scrub"] = true
 	}
+	if r.TTL != 0 {
+		f["ttl"] = r.TTL
+	}
 	return f
 }
 
@@ -160,7 +166,10 @@ func (InfoRequest) fields() map[string]any { return map[string]any{} }
 
 func (DropRequest) fields() map[string]any { return map[string]any{} }
 
-func putItem(f map[string]any, id string, moral *float64, text string, conf *float64, meta any) {
+func putItem(f map[string]any, id string, moral *float64, text string, conf *float64, meta any, ttl *float64) {
+	if ttl != nil {
+		f["ttl"] = *ttl
+	}
 	if id != "" {
 		f["id"] = id
 	}

@@ -76,6 +76,7 @@ func (p *Processor) runBatch(batch []jetstream.Msg) {
 		p.stale = false
 	}
 
+	p.expired = p.expired[:0]
 	p.prepareAll(batch)
 	for _, m := range p.mems.order {
 		if len(m.reqs) > 0 {
@@ -97,6 +98,7 @@ func (p *Processor) runBatch(batch []jetstream.Msg) {
 		p.nakAll(batch)
 		return
 	}
+	p.dropExpired()
 	p.hook(HookAfterPersist)
 	p.publishAndAck()
 	p.store.Tick()
@@ -161,6 +163,7 @@ type slot struct {
 	out       wire.Outcome
 	meta      []byte // tagged meta handed to the memory on store
 	scrubbed  []byte // the text with personal data replaced, in a scrubbing memory
+	expires   int64  // a store's expiry, Unix ns; 0: never
 
 	retrieveOp, storeOp, forgetOp int // indices into mem.ops, or -1
 	filterAfter                   filter.State
@@ -302,10 +305,11 @@ func (p *Processor) effects() []durable.Entry {
 		o := &s.out
 		en := durable.Entry{Seq: o.Seq, Memory: o.Memory, Decided: o.Decided, Filter: s.filterAfter,
 			Result: durable.Result{Subject: s.subject, ContentType: o.ContentType(), ReqID: o.ReqID, Body: s.body}}
-		en.Created = s.created
+		en.Created, en.Time = s.created, s.ts.UnixNano()
 		switch {
 		case s.storeOp >= 0:
 			en.Kind, en.ID, en.Vector, en.Phase, en.Confidence, en.Meta = durable.KindStore, o.ID, s.req.Vector, s.req.Phase, s.req.Confidence, s.meta
+			en.Expires = s.expires
 			en.Evicted, en.HasEvicted = o.Evicted, o.HasEvicted
 		case s.forgetOp >= 0:
 			en.Kind, en.ID, en.Found = durable.KindForget, o.ID, o.Found

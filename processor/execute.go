@@ -58,9 +58,10 @@ func (p *Processor) plan(m *memory) {
 			if !o.Accepted {
 				continue
 			}
+			now := s.ts.UnixNano()
 			if o.Op == wire.OpProcess {
 				s.retrieveOp = len(m.ops)
-				m.ops = append(m.ops, retrieveOp(r))
+				m.ops = append(m.ops, retrieveOp(r, now))
 			}
 			s.meta = s.meta[:0]
 			if r.Has(wire.HasMeta) {
@@ -78,24 +79,33 @@ func (p *Processor) plan(m *memory) {
 					s.meta = append(s.meta, r.Meta...)
 				}
 			}
+			ttl := m.cfg.TTL
+			if r.Has(wire.HasTTL) {
+				ttl = r.TTL
+			}
+			s.expires = 0
+			if ttl > 0 {
+				s.expires = now + int64(ttl*1e9)
+			}
 			s.storeOp = len(m.ops)
-			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpStore, ID: o.ID, Vector: r.Vector, Phase: r.Phase, Confidence: r.Confidence, Meta: s.meta})
+			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpStore, ID: o.ID, Vector: r.Vector, Phase: r.Phase, Confidence: r.Confidence, Meta: s.meta,
+				Time: now, Expires: s.expires})
 		case wire.OpRetrieve:
 			o.WithMatches = true
 			s.retrieveOp = len(m.ops)
-			m.ops = append(m.ops, retrieveOp(r))
+			m.ops = append(m.ops, retrieveOp(r, s.ts.UnixNano()))
 		case wire.OpForget:
 			s.applied = true
 			o.ID = string(r.ID)
 			s.forgetOp = len(m.ops)
-			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpForget, ID: o.ID})
+			m.ops = append(m.ops, pelm.Op{Kind: pelm.OpForget, ID: o.ID, Time: s.ts.UnixNano()})
 		}
 	}
 }
 
-func retrieveOp(r *wire.Request) pelm.Op {
+func retrieveOp(r *wire.Request, now int64) pelm.Op {
 	return pelm.Op{Kind: pelm.OpRetrieve, Vector: r.Vector, Phase: r.Phase, Tolerance: r.Tolerance,
-		TopK: r.TopK, MinConfidence: r.MinConfidence, WithVectors: r.WithVectors}
+		TopK: r.TopK, MinConfidence: r.MinConfidence, WithVectors: r.WithVectors, Time: now}
 }
 
 // execute applies a memory's planned operations and copies their results
@@ -120,6 +130,7 @@ func (p *Processor) execute(m *memory) {
 		p.stale = true // the filter decided already: reload it from what is durable
 		return
 	}
+	p.noteExpired(m)
 	for _, i := range m.reqs {
 		s := &p.slots[i]
 		o := &s.out
@@ -173,4 +184,34 @@ func scrubMeta(dst, meta []byte, enc wire.Encoding) ([]byte, int) {
 		return dst, -1
 	}
 	return dst, n
+}
+
+// expiredItem is an item that expired in the batch, to be dropped from the
+// durable state once the batch's journal record is stored.
+type expiredItem struct {
+	mem *memory
+	id  string // the memory's own string: valid forever
+}
+
+// noteExpired keeps what the memory's last Apply or Expire expired.
+func (p *Processor) noteExpired(m *memory) {
+	for _, id := range m.mem.Expired() {
+		p.expired = append(p.expired, expiredItem{mem: m, id: id})
+	}
+}
+
+// dropExpired hands the batch's expired items to the durable state, but
+// those stored again later in the batch: their removal is already behind
+// them there, and a removal now would delete the new version.
+func (p *Processor) dropExpired() {
+	for _, e := range p.expired {
+		if p.mems.byName[e.mem.name] != e.mem {
+			continue // dropped meanwhile
+		}
+		if _, live := e.mem.mem.Get(e.id); !live {
+			p.expiredIDs = append(p.expiredIDs[:0], e.id)
+			p.store.Expired(e.mem.name, p.expiredIDs)
+		}
+	}
+	p.expired = p.expired[:0]
 }

@@ -36,6 +36,8 @@ func (p *Processor) manage(s *slot) {
 			s.fail(wire.Errorf(wire.CodeNotFound, "memory %q does not exist", o.Memory))
 			return
 		}
+		m.mem.Expire(s.ts.UnixNano()) // the size counts no expired item
+		p.noteExpired(m)
 		st := m.filter.State()
 		s.config = m.cfg
 		o.Config, o.Size, o.Threshold, o.EMA = &s.config, m.mem.Len(), st.Threshold, st.EMA

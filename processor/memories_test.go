@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -182,3 +183,54 @@ func TestScrubbingMemory(t *testing.T) {
 // one is a float64 variable, so that the text score is computed at run
 // time in float64, as the filter does.
 var one = 1.0
+
+// TestExpiry: items expire by stream time, by the memory's ttl or their
+// own; an expired item is never matched nor counted, and a restart does not
+// bring it back.
+func TestExpiry(t *testing.T) {
+	srv := startServer(t)
+	cfg := processor.Config{Memory: pelm.Config{Dim: 4}}
+	e := startEnvOn(t, srv, cfg)
+	next := e.sub("pelm.res.>")
+	send := func(op string, body map[string]any) map[string]any {
+		t.Helper()
+		e.publish(req{subject: "pelm.req.short." + op, body: mp(t, body)})
+		return result(t, next())
+	}
+	ids := func(res map[string]any) []string {
+		var out []string
+		for _, m := range res["matches"].([]any) {
+			out = append(out, m.(map[string]any)["id"].(string))
+		}
+		slices.Sort(out)
+		return out
+	}
+	if res := send("create", map[string]any{"ttl": 0.3}); res["ok"] != true || num(res["config"].(map[string]any)["ttl"]) != 0.3 {
+		t.Fatalf("create: %v", res)
+	}
+	v := []float64{1, 1, 1, 1}
+	send("store", map[string]any{"vector": v, "phase": 0.5, "id": "a"})             // the memory's ttl
+	send("store", map[string]any{"vector": v, "phase": 0.5, "id": "b", "ttl": 0})   // never
+	send("store", map[string]any{"vector": v, "phase": 0.5, "id": "c", "ttl": 600}) // ten minutes
+	all := map[string]any{"vector": v, "phase": 0.5, "top_k": 10}
+	if got := ids(send("retrieve", all)); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("before a's ttl: %v", got)
+	}
+	time.Sleep(400 * time.Millisecond) // stream time moves on
+	if got := ids(send("retrieve", all)); !slices.Equal(got, []string{"b", "c"}) {
+		t.Fatalf("after a's ttl: %v", got)
+	}
+	if res := send("info", map[string]any{}); num(res["size"]) != 2 {
+		t.Errorf("info counts %v items, want 2", res["size"])
+	}
+	e.stop()
+	e = startEnvOn(t, srv, cfg)
+	next = e.sub("pelm.res.>")
+	if got := ids(send("retrieve", all)); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("after a restart: %v", got)
+	}
+	e.stop()
+	if snap := durableSnapshot(t, e.nc, cfg)["short"]; len(snap.Items) != 2 {
+		t.Errorf("the durable state holds %d items, want 2", len(snap.Items))
+	}
+}

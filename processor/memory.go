@@ -136,28 +136,30 @@ func (ms *memories) Create(name string, cfg wire.MemoryConfig) error {
 // Reset drops every memory (durable.Applier).
 func (ms *memories) Reset() { ms.byName, ms.order = map[string]*memory{}, nil }
 
-// Load stores restored items, oldest first (durable.Applier).
-func (ms *memories) Load(name string, items []durable.Item) error {
+// Load stores restored items, oldest first (durable.Applier), each with
+// the time it was stored, so that those expired since expire again.
+func (ms *memories) Load(name string, items []durable.Item) ([]string, error) {
 	m, err := ms.restored(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(items) == 0 {
-		return nil
+		return nil, nil
 	}
 	ops := make([]pelm.Op, len(items))
 	for i := range items {
 		it := &items[i]
 		if len(it.Vector) != m.mem.Dim() {
-			return fmt.Errorf("memory %q: item %q has %d values, the memory's dimension (--dim) is %d", name, it.ID, len(it.Vector), m.mem.Dim())
+			return nil, fmt.Errorf("memory %q: item %q has %d values, the memory's dimension is %d", name, it.ID, len(it.Vector), m.mem.Dim())
 		}
-		ops[i] = pelm.Op{Kind: pelm.OpStore, ID: it.ID, Vector: it.Vector, Phase: it.Phase, Confidence: it.Confidence, Meta: it.Meta}
+		ops[i] = pelm.Op{Kind: pelm.OpStore, ID: it.ID, Vector: it.Vector, Phase: it.Phase, Confidence: it.Confidence, Meta: it.Meta,
+			Time: it.Time, Expires: it.Expires}
 	}
 	if cap(m.results) < len(ops) {
 		m.results = make([]pelm.Result, len(ops))
 	}
 	m.mem.Apply(ops, m.results[:len(ops)])
-	return nil
+	return m.mem.Expired(), nil
 }
 
 // SetFilter restores a memory's filter (durable.Applier).
@@ -190,12 +192,16 @@ func (ms *memories) Replay(name string, e *durable.Entry) error {
 		if len(e.Vector) != m.mem.Dim() {
 			return fmt.Errorf("memory %q: a store of %d values, the memory's dimension (--dim) is %d", name, len(e.Vector), m.mem.Dim())
 		}
-		m.mem.Apply([]pelm.Op{{Kind: pelm.OpStore, ID: e.ID, Vector: e.Vector, Phase: e.Phase, Confidence: e.Confidence, Meta: e.Meta}}, ms.res[:])
+		m.mem.Apply([]pelm.Op{{Kind: pelm.OpStore, ID: e.ID, Vector: e.Vector, Phase: e.Phase, Confidence: e.Confidence, Meta: e.Meta,
+			Time: e.Time, Expires: e.Expires}}, ms.res[:])
 		e.Evicted, e.HasEvicted = ms.res[0].Evicted, ms.res[0].HasEvicted
 	case durable.KindForget:
-		m.mem.Apply([]pelm.Op{{Kind: pelm.OpForget, ID: e.ID}}, ms.res[:])
+		m.mem.Apply([]pelm.Op{{Kind: pelm.OpForget, ID: e.ID, Time: e.Time}}, ms.res[:])
 		e.Found = ms.res[0].Found
+	default:
+		m.mem.Expire(e.Time)
 	}
+	e.Expired = m.mem.Expired()
 	if e.Decided {
 		m.filter.SetState(e.Filter)
 	}

@@ -40,13 +40,15 @@ type Processor struct {
 	maxResult int          // the largest result body the server takes
 
 	// batch scratch, reused
-	slots   []slot
-	seen    map[uint64]int // stream sequences of the batch
-	entries []durable.Entry
-	mdec    *wire.Decoder
-	renc    *wire.ResultEncoder
-	pubMsg  nats.Msg
-	pubHdr  resultHeader
+	slots      []slot
+	seen       map[uint64]int // stream sequences of the batch
+	entries    []durable.Entry
+	expired    []expiredItem // items expired by the batch
+	expiredIDs []string
+	mdec       *wire.Decoder
+	renc       *wire.ResultEncoder
+	pubMsg     nats.Msg
+	pubHdr     resultHeader
 
 	stats *statsWindow
 }

@@ -169,7 +169,7 @@ func (re *ResultEncoder) msgpackOutcome(o *Outcome) {
 func (re *ResultEncoder) msgpackConfig(c *MemoryConfig) {
 	e := re.enc
 	_ = e.EncodeString("config")
-	_ = e.EncodeMapLen(6)
+	_ = e.EncodeMapLen(7)
 	_ = e.EncodeString("dim")
 	_ = e.EncodeInt(int64(c.Dim))
 	_ = e.EncodeString("capacity")
@@ -182,6 +182,8 @@ func (re *ResultEncoder) msgpackConfig(c *MemoryConfig) {
 	_ = e.EncodeBool(c.FilterAdaptive)
 	_ = e.EncodeString("scrub")
 	_ = e.EncodeBool(c.Scrub)
+	_ = e.EncodeString("ttl")
+	_ = e.EncodeFloat64(c.TTL)
 }
 
 var (
@@ -397,6 +399,8 @@ func appendJSONConfig(b []byte, c *MemoryConfig) []byte {
 	b = strconv.AppendBool(b, c.FilterAdaptive)
 	b = append(b, `,"scrub":`...)
 	b = strconv.AppendBool(b, c.Scrub)
+	b = append(b, `,"ttl":`...)
+	b = appendJSONFloat(b, c.TTL, 64)
 	return append(b, '}')
 }
 

@@ -16,5 +16,6 @@ const (
 	MaxTextLen = 64 << 10
 	MaxMetaLen = 4 << 10
 	MaxTopK    = 1000
-	MaxDepth   = 32 // nesting allowed inside meta; deeper is refused before recursing
+	MaxDepth   = 32                       // nesting allowed inside meta; deeper is refused before recursing
+	MaxTTL     = 100 * 365.25 * 24 * 3600 // seconds: a ttl longer than 100 years is refused
 )

@@ -9,6 +9,7 @@ type MemoryConfig struct {
 	FilterThreshold float64 `msgpack:"filter_threshold" json:"filter_threshold"`
 	FilterAdaptive  bool    `msgpack:"filter_adaptive" json:"filter_adaptive"`
 	Scrub           bool    `msgpack:"scrub" json:"scrub"`
+	TTL             float64 `msgpack:"ttl" json:"ttl"` // seconds an item lives when its store gives no ttl; 0: forever
 }
 
 // Settings returns the settings a create asks for: each field it gave, and
@@ -32,6 +33,9 @@ func (r *Request) Settings(defaults MemoryConfig) MemoryConfig {
 	}
 	if r.Has(HasScrub) {
 		c.Scrub = r.Scrub
+	}
+	if r.Has(HasTTL) {
+		c.TTL = r.TTL
 	}
 	return c
 }

@@ -16,6 +16,7 @@ type Request struct {
 	TopK          int
 	MinConfidence float64
 	WithVectors   bool
+	TTL           float64 // seconds; store, process, create
 
 	// create's settings
 	Dim             int
@@ -49,6 +50,7 @@ const (
 	HasFilterThreshold
 	HasFilterAdaptive
 	HasScrub
+	HasTTL
 )
 
 // Has reports whether the request set a field (see the has* bits).
@@ -80,6 +82,7 @@ const (
 	fFilterThreshold
 	fFilterAdaptive
 	fScrub
+	fTTL
 )
 
 // lookupField maps a key to a field; the switch on string(b) does not allocate.
@@ -119,12 +122,14 @@ func lookupField(b []byte) fieldKey {
 		return fFilterAdaptive
 	case "scrub":
 		return fScrub
+	case "ttl":
+		return fTTL
 	}
 	return fUnknown
 }
 
 var fieldNames = [...]string{"?", "vector", "phase", "id", "moral", "text", "confidence", "meta", "tolerance", "top_k", "min_confidence",
-	"with_vectors", "dim", "capacity", "eviction", "filter_threshold", "filter_adaptive", "scrub"}
+	"with_vectors", "dim", "capacity", "eviction", "filter_threshold", "filter_adaptive", "scrub", "ttl"}
 
 func (f fieldKey) String() string { return fieldNames[f] }
 
@@ -161,6 +166,12 @@ func (r *Request) setNumber(f fieldKey, v float64) *Error {
 		r.Capacity, r.has = int(v), r.has|HasCapacity
 	case fFilterThreshold:
 		r.FilterThreshold, r.has = v, r.has|HasFilterThreshold
+	case fTTL:
+		// Written so that NaN fails too.
+		if !(v >= 0 && v <= MaxTTL) {
+			return Errorf(CodeBadValue, "ttl: %v is not a number of seconds in [0, %d] (100 years)", v, int64(MaxTTL))
+		}
+		r.TTL, r.has = v, r.has|HasTTL
 	}
 	return nil
 }
@@ -195,7 +206,7 @@ func isStringField(f fieldKey) bool { return f == fID || f == fText || f == fEvi
 
 func isNumberField(f fieldKey) bool {
 	switch f {
-	case fPhase, fMoral, fConfidence, fTolerance, fMinConfidence, fTopK, fDim, fCapacity, fFilterThreshold:
+	case fPhase, fMoral, fConfidence, fTolerance, fMinConfidence, fTopK, fDim, fCapacity, fFilterThreshold, fTTL:
 		return true
 	}
 	return false

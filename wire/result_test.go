@@ -8,7 +8,7 @@ import (
 // TestResultRoundTrip: what ResultEncoder writes, DecodeResult reads back,
 // field for field, in both encodings.
 func TestResultRoundTrip(t *testing.T) {
-	cfg := &MemoryConfig{Dim: 1536, Capacity: 500, Eviction: "confidence", FilterThreshold: 0.6, FilterAdaptive: true, Scrub: true}
+	cfg := &MemoryConfig{Dim: 1536, Capacity: 500, Eviction: "confidence", FilterThreshold: 0.6, FilterAdaptive: true, Scrub: true, TTL: 3600}
 	tests := []struct {
 		name string
 		o    Outcome

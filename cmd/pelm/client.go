@@ -44,11 +44,11 @@ type requestFlags struct {
 
 // verbFields lists the request fields each verb offers as flags.
 var verbFields = map[string][]string{
-	"store":    {"phase", "id", "moral", "text", "confidence", "meta"},
+	"store":    {"phase", "id", "moral", "text", "confidence", "meta", "ttl"},
 	"retrieve": {"phase", "tolerance", "top_k", "min_confidence", "with_vectors"},
-	"process":  {"phase", "id", "moral", "text", "confidence", "meta", "tolerance", "top_k", "min_confidence", "with_vectors"},
+	"process":  {"phase", "id", "moral", "text", "confidence", "meta", "ttl", "tolerance", "top_k", "min_confidence", "with_vectors"},
 	"forget":   {"id"},
-	"create":   {"dim", "capacity", "eviction", "filter_threshold", "filter_adaptive", "scrub"},
+	"create":   {"dim", "capacity", "eviction", "filter_threshold", "filter_adaptive", "scrub", "ttl"},
 	"info":     {},
 	"drop":     {},
 }

@@ -61,6 +61,9 @@ type journalEntry struct {
 	// create, or the first store or process of a memory); absent otherwise
 	// and in records of earlier versions.
 	Created *wire.MemoryConfig `msgpack:"cf,omitempty"`
+
+	Time    int64 `msgpack:"tm"` // the request's stream time, Unix ns
+	Expires int64 `msgpack:"x"`  // a store's expiry, Unix ns; 0: never
 }
 
 type journalRecord struct {
@@ -107,7 +110,7 @@ func (s *Store) encodeJournal(entries []Entry) []byte {
 		if en.Kind == KindStore {
 			s.vecs[i] = appendVector(s.vecs[i], en.Vector)
 		}
-		fields := 15
+		fields := 17
 		if en.Created != nil {
 			fields++
 		}
@@ -128,6 +131,8 @@ func (s *Store) encodeJournal(entries []Entry) []byte {
 		e.str("rs", en.Result.Subject)
 		e.str("rc", en.Result.ContentType)
 		e.str("ri", en.Result.ReqID)
+		e.i64("tm", en.Time)
+		e.i64("x", en.Expires)
 		if en.Created != nil {
 			e.check(enc.EncodeString("cf"))
 			e.config(en.Created)

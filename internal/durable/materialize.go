@@ -54,7 +54,7 @@ func (e *epoch) reset() {
 	e.msgs, e.buf, e.filters, e.purges, e.mark, e.lastReq, e.opened = e.msgs[:0], e.buf[:0], e.filters[:0], e.purges[:0], journalMark{}, 0, time.Time{}
 }
 
-func (e *epoch) empty() bool { return e.mark == journalMark{} }
+func (e *epoch) empty() bool { return e.mark == journalMark{} && len(e.msgs) == 0 }
 
 // size is the messages its commit takes: the changes, the filter records
 // and the commit message.
@@ -122,7 +122,8 @@ func (s *Store) queue(en *Entry, vecLE []byte, at journalMark) {
 	case KindDrop:
 		e.purges = append(e.purges, en.Memory)
 	case KindStore:
-		s.item = itemRecord{ID: en.ID, Vector: vecLE, Phase: en.Phase, Confidence: en.Confidence, Meta: en.Meta, Seq: en.Seq}
+		s.item = itemRecord{ID: en.ID, Vector: vecLE, Phase: en.Phase, Confidence: en.Confidence, Meta: en.Meta, Seq: en.Seq,
+			Time: en.Time, Expires: en.Expires}
 		e.put(s.subj.item(en.Memory, en.ID), s.rec.item(&s.item))
 		if en.HasEvicted {
 			e.tombstone(s.subj.item(en.Memory, en.Evicted))
@@ -131,6 +132,9 @@ func (s *Store) queue(en *Entry, vecLE []byte, at journalMark) {
 		if en.Found {
 			e.tombstone(s.subj.item(en.Memory, en.ID))
 		}
+	}
+	for _, id := range en.Expired {
+		e.tombstone(s.subj.item(en.Memory, id))
 	}
 	if en.Decided {
 		e.filter(en.Memory, filterRecord{Threshold: en.Filter.Threshold, EMA: en.Filter.EMA, Seq: en.Seq})

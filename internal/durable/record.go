@@ -64,14 +64,21 @@ func (e *recordEncoder) done() []byte {
 }
 
 func (e *recordEncoder) item(r *itemRecord) []byte {
-	e.check(e.start().EncodeMapLen(6))
+	e.check(e.start().EncodeMapLen(8))
 	e.str("id", r.ID)
 	e.bin("v", r.Vector)
 	e.f64("p", r.Phase)
 	e.f64("c", r.Confidence)
 	e.bin("m", r.Meta)
 	e.u64("s", r.Seq)
+	e.i64("t", r.Time)
+	e.i64("x", r.Expires)
 	return e.done()
+}
+
+func (e *recordEncoder) i64(key string, v int64) {
+	e.check(e.enc.EncodeString(key))
+	e.check(e.enc.EncodeInt(v))
 }
 
 func (e *recordEncoder) filter(r *filterRecord) []byte {
@@ -84,7 +91,7 @@ func (e *recordEncoder) filter(r *filterRecord) []byte {
 
 // config writes a memory's settings as a map with MemoryConfig's tags.
 func (e *recordEncoder) config(c *wire.MemoryConfig) {
-	e.check(e.enc.EncodeMapLen(6))
+	e.check(e.enc.EncodeMapLen(7))
 	e.u64("dim", uint64(c.Dim))
 	e.u64("capacity", uint64(c.Capacity))
 	e.str("eviction", c.Eviction)
@@ -93,6 +100,7 @@ func (e *recordEncoder) config(c *wire.MemoryConfig) {
 	e.check(e.enc.EncodeBool(c.FilterAdaptive))
 	e.check(e.enc.EncodeString("scrub"))
 	e.check(e.enc.EncodeBool(c.Scrub))
+	e.f64("ttl", c.TTL)
 }
 
 // configRecord encodes a memory's settings as the state keeps them.

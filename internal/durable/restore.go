@@ -25,7 +25,8 @@ type Applier interface {
 	// Load stores items into memory, oldest first, creating the memory
 	// with the server's defaults when it does not exist (a memory of a
 	// version that kept no settings).
-	Load(memory string, items []Item) error
+	// It returns the ids of the items that expired as they were loaded.
+	Load(memory string, items []Item) (expired []string, err error)
 	// SetFilter sets memory's filter state, creating the memory first when
 	// it does not exist.
 	SetFilter(memory string, st filter.State) error
@@ -46,6 +47,8 @@ type Item struct {
 	Confidence float64
 	Meta       []byte // tagged (wire.MetaTag)
 	Seq        uint64 // the request that stored it
+	Time       int64  // the memory's clock when it was stored, Unix ns
+	Expires    int64  // when it expires, Unix ns; 0: never
 }
 
 // Info says what a restore rebuilt.
@@ -137,12 +140,14 @@ func (s *Store) Restore(a Applier) (Info, error) {
 				order = append(order, mem)
 			}
 			pending[mem] = append(pending[mem], Item{ID: rec.ID, Vector: vectorFrom(rec.Vector), Phase: rec.Phase,
-				Confidence: rec.Confidence, Meta: rec.Meta, Seq: rec.Seq})
+				Confidence: rec.Confidence, Meta: rec.Meta, Seq: rec.Seq, Time: rec.Time, Expires: rec.Expires})
 			items++
 			if len(pending[mem]) == restoreChunk {
-				if err := a.Load(mem, pending[mem]); err != nil {
+				expired, err := a.Load(mem, pending[mem])
+				if err != nil {
 					return err
 				}
+				s.Expired(mem, expired)
 				pending[mem] = pending[mem][:0]
 			}
 		case 'f':
@@ -158,9 +163,11 @@ func (s *Store) Restore(a Applier) (Info, error) {
 		return Info{}, err
 	}
 	for _, mem := range order {
-		if err := a.Load(mem, pending[mem]); err != nil {
+		expired, err := a.Load(mem, pending[mem])
+		if err != nil {
 			return Info{}, fmt.Errorf("durable: restore memory %q: %w", mem, err)
 		}
+		s.Expired(mem, expired)
 	}
 	for mem, rec := range filters {
 		if err := a.SetFilter(mem, filter.State{Threshold: rec.Threshold, EMA: rec.EMA}); err != nil {
@@ -246,7 +253,8 @@ func (s *Store) replayRecord(rec *journalRecord, first, last uint64, a Applier) 
 			continue
 		}
 		en := Entry{Seq: je.Seq, Memory: je.Memory, Decided: je.Decided, Filter: filter.State{Threshold: je.Threshold, EMA: je.EMA},
-			Kind: Kind(je.Kind), ID: je.ID, Phase: je.Phase, Confidence: je.Confidence, Meta: je.Meta, Created: je.Created}
+			Kind: Kind(je.Kind), ID: je.ID, Phase: je.Phase, Confidence: je.Confidence, Meta: je.Meta, Created: je.Created,
+			Time: je.Time, Expires: je.Expires}
 		if en.Kind == KindStore {
 			en.Vector = vectorFrom(je.Vector)
 		}

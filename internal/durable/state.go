@@ -107,6 +107,8 @@ type itemRecord struct {
 	Confidence float64 `msgpack:"c"`
 	Meta       []byte  `msgpack:"m"` // tagged, see metaTag
 	Seq        uint64  `msgpack:"s"` // the request that stored it
+	Time       int64   `msgpack:"t"` // the memory's clock when stored (pelm.Item.Time), Unix ns
+	Expires    int64   `msgpack:"x"` // when it expires, Unix ns; 0: never
 }
 
 func appendVector(dst []byte, v []float32) []byte {

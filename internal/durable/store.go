@@ -145,9 +145,13 @@ type Entry struct {
 	Confidence float64
 	Meta       []byte // tagged (wire.MetaTag)
 
+	Time    int64 // the request's stream time, Unix ns
+	Expires int64 // a store's expiry, Unix ns; 0: never
+
 	Evicted    string // the item a store evicted, if HasEvicted
 	HasEvicted bool
-	Found      bool // a forget found its item
+	Found      bool     // a forget found its item
+	Expired    []string // items that expired as the request ran (set by Applier.Replay)
 
 	// Created is set when the request created its memory (a create, or
 	// the first store or process of a memory), with the memory's settings.
@@ -191,6 +195,27 @@ func (s *Store) Append(ctx context.Context, entries []Entry) error {
 		s.queue(en, s.vecs[i], journalMark{Record: last, Entries: i + 1})
 	}
 	return nil
+}
+
+// Expired records that items of memory expired (PROTOCOL.md, Expiry), so
+// that the per-item state drops them too. Expiry is a function of stream
+// time, so it need not be journalled: a restore that reloads an item
+// whose removal was lost expires it again.
+func (s *Store) Expired(memory string, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	e := s.mat.open
+	if e.size()+len(ids) > maxAtomicBatch {
+		s.seal()
+		e = s.mat.open
+	}
+	if e.empty() {
+		e.opened, e.mark = time.Now(), s.matMark
+	}
+	for _, id := range ids {
+		e.tombstone(s.subj.item(memory, id))
+	}
 }
 
 // Replay returns the stored result of request seq when its effects are
