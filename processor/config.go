@@ -44,6 +44,10 @@ type Config struct {
 	StatsJSON     bool          // publish stats as JSON instead of msgpack
 	ReplyAllow    []string      // patterns a Pelm-Reply-To must match; nil means [">"]
 	MaxMemories   int           // memories created on demand, at most; 0 means 1024
+	// MaxBytes bounds the RAM the memories may reserve (vectors and their
+	// bookkeeping, each memory at its full capacity): a create or a first
+	// store that would pass it is over_budget. 0 means no bound.
+	MaxBytes int64
 
 	AckWait    time.Duration // of a created consumer; 0 means 30s
 	MaxDeliver int           // of a created consumer; 0 means 5
@@ -115,7 +119,7 @@ func (c Config) Validate() error {
 	if d.TopK < 1 || d.TopK > wire.MaxTopK {
 		return fmt.Errorf("%w: top-k %d is outside [1, %d]", ErrConfig, d.TopK, wire.MaxTopK)
 	}
-	if d.StatsInterval < 0 || d.AckWait < 0 || d.MaxDeliver < -1 || d.MaxMemories < 1 {
+	if d.StatsInterval < 0 || d.AckWait < 0 || d.MaxDeliver < -1 || d.MaxMemories < 1 || d.MaxBytes < 0 {
 		return fmt.Errorf("%w: stats interval, ack wait, max deliver and max memories must be positive", ErrConfig)
 	}
 	if _, err := wire.NewReplyRules(d.Prefix, d.ReplyAllow); err != nil {

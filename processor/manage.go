@@ -30,7 +30,7 @@ func (p *Processor) manage(s *slot) {
 		}
 		s.config, s.created, s.applied = m.cfg, &m.cfg, true
 		o.Config = &s.config
-		p.metrics.memory(m)
+		p.metrics.memories([]*memory{m}, p.mems.reserved)
 	case wire.OpInfo:
 		if m == nil {
 			s.fail(wire.Errorf(wire.CodeNotFound, "memory %q does not exist", o.Memory))
@@ -47,6 +47,7 @@ func (p *Processor) manage(s *slot) {
 		}
 		p.mems.drop(o.Memory)
 		p.metrics.dropped(o.Memory)
+		p.metrics.memories(nil, p.mems.reserved)
 		p.stats.dropped(o.Memory)
 		o.Found, s.applied, s.dropped = true, true, true
 	}

@@ -234,3 +234,36 @@ func TestExpiry(t *testing.T) {
 		t.Errorf("the durable state holds %d items, want 2", len(snap.Items))
 	}
 }
+
+// TestBudget: a memory whose full capacity would pass --max-bytes is not
+// created, by a create or by a first store; a drop frees its share.
+func TestBudget(t *testing.T) {
+	one := pelm.Config{Dim: 4, Capacity: 1000}.BytesAtCapacity()
+	e := startEnv(t, processor.Config{Memory: pelm.Config{Dim: 4, Capacity: 1000}, MaxBytes: 2*one + one/2})
+	next := e.sub("pelm.res.>")
+	send := func(mem, op string, body map[string]any) map[string]any {
+		t.Helper()
+		e.publish(req{subject: "pelm.req." + mem + "." + op, body: mp(t, body)})
+		return result(t, next())
+	}
+	store := map[string]any{"vector": []float64{1, 2, 3, 4}, "phase": 0.5}
+	if res := send("b1", "store", store); res["ok"] != true {
+		t.Fatalf("first memory: %v", res)
+	}
+	if res := send("b2", "create", map[string]any{}); res["ok"] != true {
+		t.Fatalf("second memory: %v", res)
+	}
+	for _, tc := range []struct{ mem, op string }{{"b3", "store"}, {"b3", "create"}} {
+		res := send(tc.mem, tc.op, store)
+		if errMap, _ := res["error"].(map[string]any); errMap["code"] != "over_budget" {
+			t.Errorf("a third memory by %s: %v", tc.op, res)
+		}
+	}
+	if res := send("b3", "info", map[string]any{}); res["ok"] != false {
+		t.Errorf("a memory refused over budget exists: %v", res)
+	}
+	send("b1", "drop", map[string]any{})
+	if res := send("b3", "store", store); res["ok"] != true {
+		t.Errorf("after a drop, a memory fits again: %v", res)
+	}
+}

@@ -12,10 +12,11 @@ import (
 
 // memory is one named memory and its filter, owned by the batch loop.
 type memory struct {
-	name   string
-	cfg    wire.MemoryConfig
-	mem    *pelm.Memory
-	filter *filter.Filter
+	name     string
+	cfg      wire.MemoryConfig
+	reserved int64 // its bytes at full capacity (pelm.Config.BytesAtCapacity)
+	mem      *pelm.Memory
+	filter   *filter.Filter
 
 	// per batch, reused
 	reqs    []int // indices into the batch's slots, in stream order
@@ -36,6 +37,8 @@ type memories struct {
 	base     pelm.Config       // what the server sets for every memory (parallelism)
 	defaults wire.MemoryConfig // a memory's settings where a create gives none, and of a memory made by a store
 	max      int               // memories, at most
+	maxBytes int64             // RAM the memories may reserve at full capacity; 0: no bound
+	reserved int64             // what they reserve
 
 	byName map[string]*memory
 	order  []*memory // in creation order, for deterministic iteration
@@ -55,7 +58,7 @@ func newMemories(cfg Config) memories {
 	if thr == 0 {
 		thr = filter.DefaultThreshold
 	}
-	return memories{base: mc, max: cfg.MaxMemories, byName: map[string]*memory{},
+	return memories{base: mc, max: cfg.MaxMemories, maxBytes: cfg.MaxBytes, byName: map[string]*memory{},
 		defaults: wire.MemoryConfig{Dim: mc.Dim, Capacity: mc.Capacity, Eviction: mc.Eviction.String(),
 			FilterThreshold: thr, FilterAdaptive: !cfg.Filter.Fixed}}
 }
@@ -73,6 +76,10 @@ func (ms *memories) add(name string, cfg wire.MemoryConfig) (*memory, *wire.Erro
 	if len(ms.byName) >= ms.max {
 		return nil, wire.Errorf(wire.CodeBadMemory, "memory %q: the processor already holds its limit of %d memories", name, ms.max)
 	}
+	if need := ms.pelmConfig(cfg).BytesAtCapacity(); ms.maxBytes > 0 && ms.reserved+need > ms.maxBytes {
+		return nil, wire.Errorf(wire.CodeOverBudget, "memory %q: %d items of %d dimensions need %d MiB at full capacity; %d MiB of the --max-bytes %d MiB are free",
+			name, cfg.Capacity, cfg.Dim, mib(need), mib(ms.maxBytes-ms.reserved), mib(ms.maxBytes))
+	}
 	m, err := ms.create(name, cfg)
 	if err != nil {
 		return nil, wire.Errorf(wire.CodeInternal, "%v", err)
@@ -83,13 +90,10 @@ func (ms *memories) add(name string, cfg wire.MemoryConfig) (*memory, *wire.Erro
 // create makes an empty memory called name with settings cfg (past the
 // limit of memories if it must: what is durable is never dropped).
 func (ms *memories) create(name string, cfg wire.MemoryConfig) (*memory, error) {
-	pc := ms.base
-	pc.Dim, pc.Capacity = cfg.Dim, cfg.Capacity
-	ev, err := pelm.ParseEviction(cfg.Eviction)
-	if err != nil {
+	if _, err := pelm.ParseEviction(cfg.Eviction); err != nil {
 		return nil, fmt.Errorf("memory %q: %w", name, err)
 	}
-	pc.Eviction = ev
+	pc := ms.pelmConfig(cfg)
 	mem, err := pelm.New(pc)
 	if err != nil {
 		return nil, fmt.Errorf("memory %q: %w", name, err)
@@ -98,7 +102,8 @@ func (ms *memories) create(name string, cfg wire.MemoryConfig) (*memory, error) 
 	if err != nil {
 		return nil, fmt.Errorf("memory %q: %w", name, err)
 	}
-	m := &memory{name: name, cfg: cfg, mem: mem, filter: f}
+	m := &memory{name: name, cfg: cfg, reserved: pc.BytesAtCapacity(), mem: mem, filter: f}
+	ms.reserved += m.reserved
 	ms.byName[name] = m
 	ms.order = append(ms.order, m)
 	return m, nil
@@ -111,6 +116,7 @@ func (ms *memories) drop(name string) {
 		return
 	}
 	delete(ms.byName, name)
+	ms.reserved -= m.reserved
 	for i, o := range ms.order {
 		if o == m {
 			ms.order = append(ms.order[:i], ms.order[i+1:]...)
@@ -134,7 +140,18 @@ func (ms *memories) Create(name string, cfg wire.MemoryConfig) error {
 }
 
 // Reset drops every memory (durable.Applier).
-func (ms *memories) Reset() { ms.byName, ms.order = map[string]*memory{}, nil }
+func (ms *memories) Reset() { ms.byName, ms.order, ms.reserved = map[string]*memory{}, nil, 0 }
+
+// pelmConfig is the memory package's config for settings cfg, which were
+// validated (an eviction the wire does not know falls back to fifo).
+func (ms *memories) pelmConfig(cfg wire.MemoryConfig) pelm.Config {
+	pc := ms.base
+	pc.Dim, pc.Capacity = cfg.Dim, cfg.Capacity
+	pc.Eviction, _ = pelm.ParseEviction(cfg.Eviction)
+	return pc
+}
+
+func mib(b int64) int64 { return (b + 1<<20 - 1) >> 20 }
 
 // Load stores restored items, oldest first (durable.Applier), each with
 // the time it was stored, so that those expired since expire again.

@@ -22,11 +22,18 @@ type promMetrics struct {
 	memEMA      *prometheus.GaugeVec
 	journal     prometheus.Gauge
 	epochs      prometheus.Gauge
+	memBytes    *prometheus.GaugeVec
+	reserved    prometheus.Gauge
 }
 
 // newMetrics registers the series; ready and failures are read at each
 // scrape.
-func newMetrics(reg prometheus.Registerer, ready func() bool, failures func() uint64) (*promMetrics, error) {
+func newMetrics(reg prometheus.Registerer, ready func() bool, failures func() uint64, maxBytes int64) (*promMetrics, error) {
+	budget := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "pelm_memories_budget_bytes",
+		Help: "--max-bytes: the RAM the memories may reserve (0: no bound).",
+	})
+	budget.Set(float64(maxBytes))
 	m := &promMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pelm_requests_total",
@@ -62,6 +69,11 @@ func newMetrics(reg prometheus.Registerer, ready func() bool, failures func() ui
 		memCap:    memoryGauge("pelm_memory_capacity_items", "Items a memory may hold."),
 		memThresh: memoryGauge("pelm_memory_filter_threshold", "The threshold of a memory's moral filter."),
 		memEMA:    memoryGauge("pelm_memory_filter_ema", "The acceptance EMA of a memory's moral filter."),
+		memBytes:  memoryGauge("pelm_memory_bytes", "RAM a memory holds for its vectors, their bookkeeping, ids and metas."),
+		reserved: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pelm_memories_reserved_bytes",
+			Help: "RAM the memories reserve, each at its full capacity: what --max-bytes bounds.",
+		}),
 		journal: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pelm_journal_records",
 			Help: "Journal records not yet purged: a few seconds' worth in steady state; growing means materialising or ack confirmation is stuck.",
@@ -85,7 +97,8 @@ func newMetrics(reg prometheus.Registerer, ready func() bool, failures func() ui
 		return 0
 	})
 	for _, c := range []prometheus.Collector{readyGauge, m.requests, m.latency, m.batchSize, m.pending, m.redelivered,
-		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA, m.journal, m.epochs, matFailures} {
+		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA, m.journal, m.epochs, matFailures,
+		m.memBytes, m.reserved, budget} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -112,10 +125,11 @@ func (m *promMetrics) durability(records, epochs int) {
 }
 
 // memories sets the gauges of every memory (after a restore).
-func (m *promMetrics) memories(mems []*memory) {
+func (m *promMetrics) memories(mems []*memory, reserved int64) {
 	if m == nil {
 		return
 	}
+	m.reserved.Set(float64(reserved))
 	for _, mem := range mems {
 		m.memory(mem)
 	}
@@ -126,7 +140,7 @@ func (m *promMetrics) dropped(name string) {
 	if m == nil {
 		return
 	}
-	for _, g := range []*prometheus.GaugeVec{m.memSize, m.memCap, m.memThresh, m.memEMA} {
+	for _, g := range []*prometheus.GaugeVec{m.memSize, m.memCap, m.memThresh, m.memEMA, m.memBytes} {
 		g.DeleteLabelValues(name)
 	}
 }
@@ -140,13 +154,15 @@ func (m *promMetrics) memory(mem *memory) {
 	m.memCap.WithLabelValues(mem.name).Set(float64(st.Capacity))
 	m.memThresh.WithLabelValues(mem.name).Set(st.Threshold)
 	m.memEMA.WithLabelValues(mem.name).Set(st.EMA)
+	m.memBytes.WithLabelValues(mem.name).Set(float64(mem.mem.Bytes()))
 }
 
 // observe folds one finished batch into the series.
-func (m *promMetrics) observe(slots []slot, mems []*memory) {
+func (m *promMetrics) observe(slots []slot, mems []*memory, reserved int64) {
 	if m == nil {
 		return
 	}
+	m.reserved.Set(float64(reserved))
 	m.batchSize.Observe(float64(len(slots)))
 	queue, process, total := m.latency.WithLabelValues("queue"), m.latency.WithLabelValues("process"), m.latency.WithLabelValues("total")
 	for i := range slots {

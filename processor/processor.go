@@ -83,7 +83,7 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		seen:   map[uint64]int{},
 	}
 	if cfg.Registerer != nil {
-		if p.metrics, err = newMetrics(cfg.Registerer, p.Ready, p.store.Failures); err != nil {
+		if p.metrics, err = newMetrics(cfg.Registerer, p.Ready, p.store.Failures, cfg.MaxBytes); err != nil {
 			return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
 		}
 	}
@@ -148,7 +148,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	wg.Go(func() { p.pull(cons, it, in) })
 	stop := context.AfterFunc(ctx, func() { p.ready.Store(false); it.Drain() }) // stop pulling; Next still returns what is buffered
 	defer stop()
-	p.metrics.memories(p.mems.order)
+	p.metrics.memories(p.mems.order, p.mems.reserved)
 	p.ready.Store(true)
 	defer p.ready.Store(false)
 

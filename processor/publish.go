@@ -109,7 +109,7 @@ func (p *Processor) publishAndAck() {
 	}
 	p.hook(HookAfterAck)
 	p.stats.record(&st, p.slots, p.mems.order)
-	p.metrics.observe(p.slots, p.mems.order)
+	p.metrics.observe(p.slots, p.mems.order, p.mems.reserved)
 	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).Msg("batch")
 }
 

@@ -39,6 +39,7 @@ type serveFlags struct {
 	statsJSON                    bool
 	replyAllow                   string
 	maxMemories                  int
+	maxBytes                     byteSize
 	ackWait                      time.Duration
 	maxDeliver                   int
 	logLevel, logFormat          string
@@ -69,6 +70,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.statsJSON, "stats-json", false, "publish stats as JSON instead of msgpack")
 	fs.StringVar(&f.replyAllow, "reply-allow", ">", "comma-separated subject patterns a Pelm-Reply-To must match")
 	fs.IntVar(&f.maxMemories, "max-memories", processor.DefaultMaxMemories, "most memories created on demand")
+	f.maxBytes.n = defaultMaxBytes()
+	fs.Var(&f.maxBytes, "max-bytes", "RAM the memories may reserve, each at its full capacity (0: no bound); default 60% of the container's or the machine's memory")
 	fs.DurationVar(&f.ackWait, "ack-wait", processor.DefaultAckWait, "AckWait of the consumer pelm creates (an existing one is used as it is)")
 	fs.IntVar(&f.maxDeliver, "max-deliver", processor.DefaultMaxDeliver, "deliveries of a request before it goes to the DLQ, for the consumer pelm creates")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -92,6 +95,7 @@ func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
 		StatsInterval: f.statsInterval,
 		StatsJSON:     f.statsJSON,
 		MaxMemories:   f.maxMemories,
+		MaxBytes:      f.maxBytes.n,
 		AckWait:       f.ackWait,
 		MaxDeliver:    f.maxDeliver,
 		Logger:        log,
