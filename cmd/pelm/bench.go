@@ -162,7 +162,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			defer os.RemoveAll(dir)
 		}
-		ns, err := startEmbedded(sf.natsListen, dir, sf.natsSync, sf.conn.token)
+		enc, err := sf.encryption()
+		if err != nil {
+			return err
+		}
+		ns, err := startEmbedded(sf.natsListen, dir, sf.natsSync, sf.conn.token, enc)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,7 @@ type serveFlags struct {
 	ackWait                      time.Duration
 	maxDeliver                   int
 	logLevel, logFormat          string
+	encKeyFile, encCipher        string
 	conn                         connFlags
 }
 
@@ -55,6 +57,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.dataDir, "data-dir", "./pelm-data", "where the embedded NATS server stores its JetStream data")
 	fs.StringVar(&f.httpListen, "http-listen", ":8080", "where /healthz, /readyz and /metrics are served; empty disables them")
 	fs.BoolVar(&f.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --http-listen")
+	fs.StringVar(&f.encKeyFile, "nats-encryption-key-file", "", "encrypt the embedded server's JetStream store at rest with the key in this file (env PELM_NATS_ENCRYPTION_KEY holds the key itself)")
+	fs.StringVar(&f.encCipher, "nats-encryption-cipher", "chacha", "cipher of the encrypted store: chacha or aes")
 	fs.StringVar(&f.natsSync, "nats-sync", "always", "when the embedded NATS server syncs to disk: always (before it acks) or an interval such as 2m")
 	fs.StringVar(&f.prefix, "prefix", processor.DefaultPrefix, "subject prefix")
 	fs.IntVar(&f.dim, "dim", pelm.DefaultDim, "vector dimension of every memory (1 to 4096)")
@@ -170,8 +174,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	opts = append(opts, nats.Name("pelm-processor"), nats.MaxReconnects(-1))
 	url := f.natsURL
+	enc, err := f.encryption()
+	if err != nil {
+		return err
+	}
 	if url == "" {
-		ns, err = startEmbedded(f.natsListen, f.dataDir, f.natsSync, f.conn.token)
+		ns, err = startEmbedded(f.natsListen, f.dataDir, f.natsSync, f.conn.token, enc)
 		if err != nil {
 			return err
 		}
@@ -181,7 +189,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Info().Msg("embedded nats server stopped")
 		}()
 		opts = append(opts, nats.InProcessServer(ns))
-		log.Info().Str("listen", ns.ClientURL()).Str("data_dir", f.dataDir).Msg("embedded nats server started")
+		log.Info().Str("listen", ns.ClientURL()).Str("data_dir", f.dataDir).Bool("encrypted", enc.key != "").
+			Msg("embedded nats server started")
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -222,8 +231,47 @@ func drainAndWait(nc *nats.Conn, timeout time.Duration) {
 	}
 }
 
+// encryption is how the embedded server encrypts its store: no key, none.
+type encryption struct {
+	key    string
+	cipher server.StoreCipher
+}
+
+// encryption reads the key from PELM_NATS_ENCRYPTION_KEY or the key file.
+// The key is never logged, and no error quotes it.
+func (f *serveFlags) encryption() (encryption, error) {
+	var e encryption
+	key := os.Getenv("PELM_NATS_ENCRYPTION_KEY")
+	if f.encKeyFile != "" {
+		b, err := os.ReadFile(f.encKeyFile)
+		if err != nil {
+			return e, fmt.Errorf("--nats-encryption-key-file: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+		if key == "" {
+			return e, fmt.Errorf("--nats-encryption-key-file %s is empty", f.encKeyFile)
+		}
+	}
+	if key == "" {
+		return e, nil
+	}
+	if f.natsURL != "" {
+		return e, errors.New("an encryption key is for the embedded server: with --nats-url, encrypt in that server's configuration (jetstream { cipher, key })")
+	}
+	switch f.encCipher {
+	case "chacha":
+		e.cipher = server.ChaCha
+	case "aes":
+		e.cipher = server.AES
+	default:
+		return e, fmt.Errorf("--nats-encryption-cipher %q: want chacha or aes", f.encCipher)
+	}
+	e.key = key
+	return e, nil
+}
+
 // startEmbedded runs a NATS server with JetStream inside this process.
-func startEmbedded(listen, dataDir, sync, token string) (*server.Server, error) {
+func startEmbedded(listen, dataDir, sync, token string, enc encryption) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
@@ -245,6 +293,9 @@ func startEmbedded(listen, dataDir, sync, token string) (*server.Server, error) 
 		// Bound to loopback unless --nats-listen says otherwise; with a
 		// token, every client (the processor too) must present it.
 		Authorization: token,
+
+		JetStreamKey:    enc.key,
+		JetStreamCipher: enc.cipher,
 	}
 	always, every, err := parseSync(sync)
 	if err != nil {
@@ -260,7 +311,28 @@ func startEmbedded(listen, dataDir, sync, token string) (*server.Server, error) 
 		ns.Shutdown()
 		return nil, errors.New("embedded nats server did not start within 10s (is the port in use?)")
 	}
+	if err := checkStoreLoaded(ns, dataDir); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, err
+	}
 	return ns, nil
+}
+
+// checkStoreLoaded fails when streams of the data directory did not load:
+// a store encrypted with another key (or none) cannot be read, and pelm
+// must not create its streams anew over it.
+func checkStoreLoaded(ns *server.Server, dataDir string) error {
+	onDisk, _ := filepath.Glob(filepath.Join(dataDir, "jetstream", "*", "streams", "*"))
+	jsz, err := ns.Jsz(nil)
+	if err != nil {
+		return fmt.Errorf("embedded nats server: %w", err)
+	}
+	if jsz.Streams < len(onDisk) {
+		return fmt.Errorf("%d of the %d streams in --data-dir %s did not load: they were stored with another encryption key (--nats-encryption-key-file, PELM_NATS_ENCRYPTION_KEY) or with none; nothing was changed",
+			len(onDisk)-jsz.Streams, len(onDisk), dataDir)
+	}
+	return nil
 }
 
 // parseSync reads --nats-sync: always, or how often to sync.
