@@ -27,6 +27,7 @@ Usage:
   pelm create    [flags]   create a memory with its own settings (--dim, --capacity, --eviction, --scrub, ...)
   pelm info      [flags]   a memory's settings, size and filter state
   pelm drop      [flags]   delete a memory and everything in it
+  pelm memories  [flags]   every memory with its settings and size
   pelm watch     results|stats|dlq [flags]   print what the processor publishes
 
 Every flag can also be set in the environment as PELM_<FLAG> (upper case,
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return request(ctx, verb, rest, stdin, stdout, stderr)
 	case "watch":
 		return watch(ctx, rest, stdout, stderr)
+	case "memories":
+		return memoriesCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

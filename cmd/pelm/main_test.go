@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +104,17 @@ func TestServeAndClientVerbs(t *testing.T) {
 	}
 	if r := cli(t, "", "info", u, "--memory", "wide"); r["size"] != 1.0 || r["config"].(map[string]any)["capacity"] != 9.0 {
 		t.Errorf("info: %v", r)
+	}
+	// pelm memories: every memory once its state is written (about a second).
+	for until := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"memories", u}, nil, &out, io.Discard)
+		if err == nil && strings.Contains(out.String(), "notes ") && regexp.MustCompile(`wide +1 +9 +5 +confidence +0 +true`).MatchString(out.String()) {
+			break
+		}
+		if time.Now().After(until) {
+			t.Fatalf("pelm memories: %v\n%s", err, out.String())
+		}
 	}
 	if r := cli(t, "", "drop", u, "--memory", "wide"); r["found"] != true {
 		t.Errorf("drop: %v", r)
