@@ -67,6 +67,9 @@ type Config struct {
 	Mix    Mix    // op weights; the zero Mix means store=1,retrieve=1,process=1
 	Phases Phases // how request phases are drawn
 	Seed   uint64 // of vectors, phases and op order
+	// TTL, when positive, is the ttl of the load's stores and processes
+	// (not the preload's): it measures what expiry costs.
+	TTL time.Duration
 
 	// Batch is the echo's batching, which should be pelm's; the zero
 	// value is batcher's defaults (256, 1ms), as pelm's.

@@ -58,6 +58,8 @@ type ConfigReport struct {
 	Echo       bool      `json:"echo"`
 	// KeepResults: a stream stored every result (Config.KeepResults).
 	KeepResults bool `json:"keep_results"`
+	// TTLS is the load's ttl in seconds (Config.TTL), 0 without.
+	TTLS float64 `json:"ttl_s"`
 }
 
 // Step is one load phase against one system.

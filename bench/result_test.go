@@ -57,7 +57,7 @@ func TestRequestBodies(t *testing.T) {
 	vec := []float32{1, -2, 0.5}
 	for o := range numOps {
 		var m map[string]any
-		if err := msgpack.Unmarshal(requestBody(o, vec, 0.9, 7), &m); err != nil {
+		if err := msgpack.Unmarshal(requestBody(o, vec, 0.9, 7, 0), &m); err != nil {
 			t.Fatalf("%s: %v", opNames[o], err)
 		}
 		if o == opForget {

@@ -216,7 +216,7 @@ func newRunner(nc *nats.Conn, cfg Config) (*runner, error) {
 			Rates: cfg.Rates, FindMax: cfg.FindMax, DurationS: cfg.Duration.Seconds(),
 			MaxRate: cfg.MaxRate, TimeoutS: cfg.Timeout.Seconds(), MaxP99US: cfg.MaxP99.Microseconds(),
 			Mix: cfg.Mix.String(), Phases: cfg.Phases.String(), Seed: cfg.Seed,
-			BatchMax: cfg.Batch.MaxSize, BatchWaitS: cfg.Batch.MaxWait.Seconds(),
+			BatchMax: cfg.Batch.MaxSize, BatchWaitS: cfg.Batch.MaxWait.Seconds(), TTLS: cfg.TTL.Seconds(),
 		},
 		Settings:     cfg.Settings,
 		ResultBytes:  map[string]int{},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/pelm-dev/pelm/client"
 	"github.com/pelm-dev/pelm/wire"
@@ -83,12 +84,12 @@ func newWorkload(cfg Config) *workload {
 		}
 		w.bodies[o] = make([][]byte, bodiesPerOp)
 		for i := range w.bodies[o] {
-			w.bodies[o][i] = requestBody(op(o), randomVector(r, vec), phase(r, cfg.Phases), i)
+			w.bodies[o][i] = requestBody(op(o), randomVector(r, vec), phase(r, cfg.Phases), i, cfg.TTL)
 		}
 	}
 	w.preload = make([][]byte, cfg.Preload)
 	for i := range w.preload {
-		w.preload[i] = requestBody(opStore, randomVector(r, vec), phase(r, cfg.Phases), i)
+		w.preload[i] = requestBody(opStore, randomVector(r, vec), phase(r, cfg.Phases), i, 0)
 	}
 	for s, prefix := range [2]string{cfg.Prefix, cfg.EchoPrefix} {
 		for o := range numOps {
@@ -119,15 +120,19 @@ func phase(r *rand.Rand, p Phases) float64 {
 // it. Stores and processes leave out the id (pelm then uses the stream
 // sequence, so every store adds an item); forgets name an id that is mostly
 // not there.
-func requestBody(o op, vec []float32, ph float64, i int) []byte {
+func requestBody(o op, vec []float32, ph float64, i int, ttl time.Duration) []byte {
+	var t *float64
+	if ttl > 0 {
+		t = client.Float(ttl.Seconds())
+	}
 	var r client.Request
 	switch o {
 	case opForget:
 		r = client.ForgetRequest{ID: "bench-forget-" + strconv.Itoa(i)}
 	case opStore:
-		r = client.StoreRequest{Vector: vec, Phase: ph, Moral: client.Float(moralStore)}
+		r = client.StoreRequest{Vector: vec, Phase: ph, Moral: client.Float(moralStore), TTL: t}
 	case opProcess:
-		r = client.ProcessRequest{Vector: vec, Phase: ph, Text: processText}
+		r = client.ProcessRequest{Vector: vec, Phase: ph, Text: processText, TTL: t}
 	case opRetrieve:
 		r = client.RetrieveRequest{Vector: vec, Phase: ph}
 	}

@@ -26,7 +26,7 @@ type benchFlags struct {
 	rates                      string
 	findMax                    bool
 	duration, timeout          time.Duration
-	maxP99, warmup             time.Duration
+	maxP99, warmup, ttl        time.Duration
 	window                     int
 	mix, phases, memory        string
 	seed                       uint64
@@ -58,6 +58,7 @@ func benchFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags, *benchFlags) {
 	fs.DurationVar(&bf.timeout, "timeout", bench.DefaultTimeout, "how long after a step's last request its results may come")
 	fs.DurationVar(&bf.maxP99, "max-p99", bench.DefaultMaxP99, "a rate whose p99 is above this is not sustainable")
 	fs.DurationVar(&bf.warmup, "warmup", bench.DefaultWarmup, "warm-up of each system at 1000/s (0: none)")
+	fs.DurationVar(&bf.ttl, "ttl", 0, "ttl of the load's stores and processes (not the preload's), to measure expiry")
 	fs.IntVar(&bf.window, "window", bench.DefaultWindow, "requests in flight while preloading")
 	fs.StringVar(&bf.mix, "mix", "store=1,retrieve=1,process=1", "op weights: store, retrieve, process, forget")
 	fs.StringVar(&bf.phases, "phases", "wakesleep", "phases of requests: wakesleep (0.1 or 0.9) or uniform")
@@ -109,7 +110,7 @@ func (bf *benchFlags) config(sf *serveFlags, cfg processor.Config) (bench.Config
 	}
 	c := bench.Config{
 		Prefix: sf.prefix, Memory: bf.memory, EchoPrefix: bf.echoPrefix, Inbox: bf.inboxPrefix, KeepResults: bf.keepResults,
-		Dim: sf.dim, Preload: bf.preload, Rates: rates, FindMax: bf.findMax,
+		Dim: sf.dim, Preload: bf.preload, Rates: rates, FindMax: bf.findMax, TTL: bf.ttl,
 		Duration: bf.duration, Timeout: bf.timeout, MaxP99: bf.maxP99, Window: bf.window, Warmup: bf.warmup,
 		Mix: mix, Phases: phases, Seed: bf.seed, Batch: cfg.Batch,
 		Settings: map[string]any{
