@@ -124,24 +124,13 @@ func testClient(t *testing.T, port int) (*client.Client, func()) {
 func findInTree(t *testing.T, dir string, needles map[string][]byte) []string {
 	t.Helper()
 	seen := map[string]bool{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
+	eachFile(t, dir, func(_ string, b []byte) {
 		for name, n := range needles {
 			if bytes.Contains(b, n) {
 				seen[name] = true
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
 	for name := range seen {
 		out = append(out, name)
@@ -153,6 +142,19 @@ func findInTree(t *testing.T, dir string, needles map[string][]byte) []string {
 func hashTree(t *testing.T, dir string) [32]byte {
 	t.Helper()
 	h := sha256.New()
+	eachFile(t, dir, func(p string, b []byte) {
+		h.Write([]byte(p))
+		h.Write(b)
+	})
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+// eachFile calls fn with the path and bytes of every file under dir, in
+// lexical order.
+func eachFile(t *testing.T, dir string, fn func(path string, data []byte)) {
+	t.Helper()
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -161,14 +163,10 @@ func hashTree(t *testing.T, dir string) [32]byte {
 		if err != nil {
 			return err
 		}
-		h.Write([]byte(p))
-		h.Write(b)
+		fn(p, b)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
 }
