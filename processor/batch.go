@@ -176,6 +176,7 @@ type slot struct {
 	replay  *durable.Result        // the result of an earlier delivery whose effects are durable
 	resAck  jetstream.PubAckFuture // the stream's acknowledgement of the result, when a stream captures it
 	resLost bool                   // its JetStream publish failed
+	dlqAck  jetstream.PubAckFuture // the dead-letter stream's acknowledgement of its copy
 
 	created *wire.MemoryConfig // the settings of the memory it made
 	dropped bool               // it deleted its memory

@@ -22,7 +22,6 @@ const (
 // publishAndAck sends every result and dead letter of the batch, waits
 // until the server has them, then acks (or terminates) each request.
 func (p *Processor) publishAndAck() {
-	var dlq []jetstream.PubAckFuture
 	published, pubFailed, pubErr := uint64(0), 0, error(nil)
 	gen := p.nc.Stats().Reconnects
 	for i := range p.slots {
@@ -33,7 +32,7 @@ func (p *Processor) publishAndAck() {
 		} else {
 			p.pubHdr.set(o.ReqID, o.Seq, o.ContentType())
 		}
-		s.resAck, s.resLost = nil, false
+		s.resAck, s.resLost, s.dlqAck = nil, false, nil
 		if p.caps.captured(s.subject) {
 			// A stream stores it: publish through JetStream and wait for
 			// the stream's PubAck before the ack. nats.go keeps the message
@@ -58,7 +57,7 @@ func (p *Processor) publishAndAck() {
 			if err != nil {
 				pubErr, pubFailed = err, pubFailed+1
 			}
-			dlq = append(dlq, f)
+			s.dlqAck = f
 		}
 	}
 	if pubFailed > 0 { // one line per batch, not per message
@@ -97,9 +96,7 @@ func (p *Processor) publishAndAck() {
 				p.store.Acked(o.Seq, now)
 			}
 		default:
-			f := dlq[0]
-			dlq = dlq[1:]
-			if waitPubAck(f, dlqCtx.Done()) {
+			if waitPubAck(s.dlqAck, dlqCtx.Done()) {
 				_ = s.msg.Term()
 				p.metrics.deadLetter()
 			} else {
