@@ -19,9 +19,12 @@
 //	publish.go              publish the results, flush, ack; dead letters
 //	internal/durable/journal.go  the record, ack confirmation, purge
 //
-// Beside them: memory.go (the memories and their restore), recovery.go (the
-// requests of a processor that died), redeliver.go (InProgress, Nak with
-// backoff, JetStream's give-up advisory), metrics.go and stats.go, config.go.
+// Beside them: memory.go (the memories, their settings and their
+// restore), manage.go (create, info, drop), capture.go (which result
+// subjects a stream keeps, so that those results are stored before the
+// ack), recovery.go (the requests of a processor that died), redeliver.go
+// (InProgress, Nak with backoff, JetStream's give-up advisory), metrics.go
+// and stats.go, config.go.
 //
 // # Concurrency
 //
@@ -44,7 +47,9 @@
 // Results go out with core NATS publishes; the batch is flushed (a round
 // trip to the server) before its requests are acknowledged, so a request is
 // only acknowledged once its result has reached the server, and a flush over
-// a new connection does not count. Refused requests are copied to
+// a new connection does not count. A result whose subject a stream captures
+// goes out as a JetStream publish instead, and its request is acknowledged
+// only once the stream has stored it (capture.go). Refused requests are copied to
 // <prefix>.dlq.<memory>.<op> with a JetStream publish; they are terminated
 // only once that copy is stored. When the journal write, a flush or a
 // dead-letter copy fails the requests are negatively acknowledged with a
