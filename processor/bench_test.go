@@ -1,6 +1,7 @@
 package processor_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -26,16 +27,32 @@ func BenchmarkEndToEndStore(b *testing.B) {
 		if wait == batcher.NoWait {
 			name = "wait=0"
 		}
-		b.Run(name+"/burst", func(b *testing.B) { benchStore(b, wait, 0) })
-		b.Run(name+"/rate=5000", func(b *testing.B) { benchStore(b, wait, 5000) })
-		b.Run(name+"/rate=20000", func(b *testing.B) { benchStore(b, wait, 20000) })
+		b.Run(name+"/burst", func(b *testing.B) { benchStore(b, wait, 0, false) })
+		b.Run(name+"/burst/kept", func(b *testing.B) { benchStore(b, wait, 0, true) })
+		b.Run(name+"/rate=5000", func(b *testing.B) { benchStore(b, wait, 5000, false) })
+		b.Run(name+"/rate=5000/kept", func(b *testing.B) { benchStore(b, wait, 5000, true) })
+		b.Run(name+"/rate=20000", func(b *testing.B) { benchStore(b, wait, 20000, false) })
 	}
 }
 
 // benchStore publishes b.N stores, at rate per second or all at once (0).
-func benchStore(b *testing.B, wait time.Duration, rate int) {
+// With kept, a stream keeps the results, so that each request is acked
+// only once its result is stored (what that costs).
+func benchStore(b *testing.B, wait time.Duration, rate int, kept bool) {
 	const dim = 384
-	e := startEnvOn(b, startServer(b), processor.Config{Memory: pelm.Config{Dim: dim}, Batch: batcher.Config{MaxWait: wait}})
+	srv := startServer(b)
+	if kept {
+		nc, err := nats.Connect(srv.ClientURL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		js, _ := jetstream.New(nc)
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "KEPT", Subjects: []string{"pelm.res.>"}}); err != nil {
+			b.Fatal(err)
+		}
+		nc.Close()
+	}
+	e := startEnvOn(b, srv, processor.Config{Memory: pelm.Config{Dim: dim}, Batch: batcher.Config{MaxWait: wait}})
 	results := make(chan *nats.Msg, 1<<16)
 	sub, err := e.nc.ChanSubscribe("pelm.res.>", results)
 	if err != nil {
