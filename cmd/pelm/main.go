@@ -25,6 +25,7 @@ Usage:
   pelm process   [flags]   filter, retrieve context, then store
   pelm forget    [flags]   forget an item by id
   pelm watch     results|stats|dlq [flags]   print what the processor publishes
+  pelm health    [flags]   exit 0 if a running pelm serve's /readyz answers 200 (container healthchecks)
 
 Every flag can also be set in the environment as PELM_<FLAG> (upper case,
 dashes as underscores), e.g. PELM_BATCH_MAX=512; --nats-url also reads
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return request(ctx, verb, rest, stdin, stdout, stderr)
 	case "watch":
 		return watch(ctx, rest, stdout, stderr)
+	case "health":
+		return health(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
