@@ -78,17 +78,16 @@ func TestCompose(t *testing.T) {
 	t.Logf("docker engine %s, %s", strings.TrimSpace(run(t, "", nil, "docker", "version", "-f", "{{.Server.Version}}")),
 		strings.TrimSpace(firstLine(run(t, "", nil, s.compose[0], append(s.compose[1:], "version")...))))
 
-	ok := t.Run("01 host tools and stand-in images", func(t *testing.T) {
-		start := time.Now()
-		s.pelm = filepath.Join(work, "pelm")
-		run(t, repo, []string{"CGO_ENABLED=0"}, "go", "build", "-o", s.pelm, "./cmd/pelm")
-		// natscli outside pelm's module: it is not a dependency of pelm.
-		run(t, work, []string{"GOBIN=" + work, "GOFLAGS=", "GOWORK=off"}, "go", "install", "github.com/nats-io/natscli/nats@v0.5.0")
-		s.nats = filepath.Join(work, "nats")
-		t.Logf("host binaries: pelm, nats %s, in %s", strings.TrimSpace(run(t, "", nil, s.nats, "--version")), time.Since(start).Round(time.Second))
+	// The host's binaries compile while the images build.
+	s.pelm, s.nats = filepath.Join(work, "pelm"), filepath.Join(work, "nats")
+	natsServer := filepath.Join(work, "nats-server")
+	natsBuilt, hostTools := make(chan string, 1), make(chan string, 1)
+	go func() { hostTools <- s.buildHostTools(work, natsServer, natsBuilt) }()
+	defer func() { <-hostTools }() // never leave the go commands running
+	ok := t.Run("01 stand-in images", func(t *testing.T) {
 		buildGolang(t, imgGolang, busybox)
-		buildNATS(t, imgNATS, busybox, repo, work)
 		buildPrometheus(t, imgPrometheus, prom)
+		buildNATS(t, imgNATS, busybox, repo, natsServer, natsBuilt)
 	})
 	if !ok {
 		t.FailNow()
@@ -111,16 +110,24 @@ func TestCompose(t *testing.T) {
 	}{
 		{"02 build pelm image", s.stepBuild},
 		{"03 up and healthy", s.stepUp},
-		{"04 nats CLI as deploy/README.md", s.stepNATSCLI},
-		{"05 pelm client verbs", s.stepVerbs},
-		{"06 typed Go client", s.stepGoClient},
-		{"07 restart pelm", s.stepRestart},
-		{"08 docker-compose kill -s KILL pelm", s.stepKill},
-		{"09 pelm process crashes", s.stepCrash},
-		{"10 down then up", s.stepDownUp},
-		{"11 bench profile", s.stepBench},
-		{"12 monitoring profile: prometheus", s.stepMonitoring},
-		{"13 down -v empties", s.stepDownVolumes},
+		{"04 host binaries: pelm, nats CLI", func(t *testing.T) {
+			msg := <-hostTools
+			hostTools <- msg // for the deferred receive
+			if !strings.HasPrefix(msg, "ok ") {
+				t.Fatal(msg)
+			}
+			t.Log(msg)
+		}},
+		{"05 nats CLI as deploy/README.md", s.stepNATSCLI},
+		{"06 pelm client verbs", s.stepVerbs},
+		{"07 typed Go client", s.stepGoClient},
+		{"08 restart pelm", s.stepRestart},
+		{"09 docker-compose kill -s KILL pelm", s.stepKill},
+		{"10 pelm process crashes", s.stepCrash},
+		{"11 down then up", s.stepDownUp},
+		{"12 bench profile", s.stepBench},
+		{"13 monitoring profile: prometheus", s.stepMonitoring},
+		{"14 down -v empties", s.stepDownVolumes},
 	}
 	for _, st := range steps {
 		start := time.Now()
@@ -131,6 +138,43 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	t.Logf("the whole compose test took %s", time.Since(begin).Round(time.Second))
+}
+
+// buildHostTools builds, static, nats-server of go.mod (for the nats image;
+// natsBuilt then gets "" or what failed), the pelm binary (for its client
+// verbs) and the nats CLI; it returns "ok ..." or what failed. The two
+// builds in pelm's module share their compiled packages.
+func (s *stack) buildHostTools(work, natsServer string, natsBuilt chan<- string) string {
+	start := time.Now()
+	for i, c := range []struct {
+		dir string
+		env []string
+		cmd []string
+	}{
+		{s.repo, []string{"CGO_ENABLED=0"}, []string{"go", "build", "-ldflags=-s -w", "-o", natsServer, "github.com/nats-io/nats-server/v2"}},
+		{s.repo, []string{"CGO_ENABLED=0"}, []string{"go", "build", "-o", s.pelm, "./cmd/pelm"}},
+		// natscli outside pelm's module: it is not a dependency of pelm.
+		{work, []string{"GOBIN=" + work, "GOFLAGS=", "GOWORK=off"}, []string{"go", "install", "github.com/nats-io/natscli/nats@v0.5.0"}},
+		{"", nil, []string{s.nats, "--version"}},
+	} {
+		cmd := exec.Command(c.cmd[0], c.cmd[1:]...)
+		cmd.Dir, cmd.Env = c.dir, append(os.Environ(), c.env...)
+		out, err := cmd.CombinedOutput()
+		msg := ""
+		if err != nil {
+			msg = fmt.Sprintf("%s: %v\n%s", strings.Join(c.cmd, " "), err, out)
+		}
+		if i == 0 {
+			natsBuilt <- msg
+		}
+		if msg != "" {
+			if i > 0 {
+				return msg
+			}
+			return "nats-server: " + msg
+		}
+	}
+	return fmt.Sprintf("ok host binaries pelm and nats (natscli v0.5.0) built (and nats-server) in %s", time.Since(start).Round(time.Second))
 }
 
 func (s *stack) stepBuild(t *testing.T) {
