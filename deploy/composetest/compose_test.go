@@ -248,6 +248,16 @@ func (s *stack) stepVerbs(t *testing.T) {
 		}
 	}
 	t.Logf("pelm store: %d items in the memory compose", nCompose)
+	// deploy/README.md's `docker compose exec pelm /pelm <verb>`: the image's
+	// own binary, with the container's NATS_URL.
+	out := s.composeRun(t, true, "exec", "-T", "pelm", "/pelm", "retrieve", "--memory", "compose",
+		"--vector", vecJSON(s.compMem[3].vec), "--phase", "0.5", "--top-k", "1")
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil || !slices.Equal(matchIDs(r), []string{s.compMem[3].id}) {
+		t.Errorf("exec pelm /pelm retrieve: %v %s", err, out)
+	} else {
+		t.Logf("docker-compose exec -T pelm /pelm retrieve ...: %s", short(r))
+	}
 	s.checkMemories(t, "after storing")
 }
 
@@ -508,7 +518,7 @@ func (s *stack) composeTry(args ...string) (string, string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	return out.String(), strings.Join(append(s.compose[:1:1], append(s.compose[1:], args...)...), " "), err
+	return out.String(), strings.Join(s.compose, " ") + " " + shortArgs(args), err
 }
 
 func (s *stack) composeRun(t *testing.T, must bool, args ...string) string {
