@@ -29,6 +29,7 @@ Usage:
   pelm drop      [flags]   delete a memory and everything in it
   pelm memories  [flags]   every memory with its settings and size
   pelm watch     results|stats|dlq [flags]   print what the processor publishes
+  pelm health    [flags]   exit 0 if a running pelm serve's /readyz answers 200 (container healthchecks)
 
 Every flag can also be set in the environment as PELM_<FLAG> (upper case,
 dashes as underscores), e.g. PELM_BATCH_MAX=512; --nats-url also reads
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return watch(ctx, rest, stdout, stderr)
 	case "memories":
 		return memoriesCmd(ctx, rest, stdout, stderr)
+	case "health":
+		return health(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
