@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pelm-dev/pelm/client"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 const (
@@ -57,6 +63,7 @@ type stack struct {
 	nats    string   // the nats CLI, built on the host
 	compMem []item   // memory "compose", stored with pelm store
 	notes   []item   // memory "notes", stored with nats pub -J
+	goMem   []item   // memory "goclient", made and stored with the typed Go client
 }
 
 func TestCompose(t *testing.T) {
@@ -261,14 +268,60 @@ func (s *stack) stepVerbs(t *testing.T) {
 	s.checkMemories(t, "after storing")
 }
 
-// stepGoClient is where the typed Go client (package client, being written)
-// will store and retrieve against the same stack.
+// stepGoClient uses the typed Go client from the host, as a program would:
+// it creates a memory of its own settings, stores in it with many requests
+// in flight, and retrieves; checkMemories then compares that memory after
+// every later step too.
 func (s *stack) stepGoClient(t *testing.T) {
-	// TODO(client): when github.com/pelm-dev/pelm/client exists, connect to
-	// natsURL, store a few items in a memory of its own and retrieve them,
-	// and add that memory to checkMemories so that it is compared after
-	// every later step too.
-	t.Skip("the typed Go client package is not written yet: its steps go here")
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.Create(ctx, "goclient", client.CreateRequest{Capacity: 100, Eviction: "confidence"})
+	if err != nil {
+		t.Fatalf("client Create: %v", err)
+	}
+	t.Logf("client Create goclient: config %+v", *res.Config)
+	s.goMem = makeItems("g", 8, 3)
+	var calls []*client.Call
+	for _, it := range s.goMem {
+		v := make([]float32, len(it.vec))
+		for i, x := range it.vec {
+			v[i] = float32(x)
+		}
+		call, err := c.Send("goclient", client.StoreRequest{ID: it.id, Vector: v, Phase: 0.5, Moral: client.Float(1)}, client.MsgID("go-"+it.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, call)
+	}
+	for i, call := range calls {
+		if r, err := call.Result(ctx); err != nil || !r.Accepted {
+			t.Fatalf("client store %s: %v %+v", s.goMem[i].id, err, r)
+		}
+	}
+	q := make([]float32, dim)
+	for i, x := range s.goMem[2].vec {
+		q[i] = float32(x)
+	}
+	r, err := c.Retrieve(ctx, "goclient", client.RetrieveRequest{Vector: q, Phase: 0.5, TopK: 1})
+	if err != nil || len(r.Matches) != 1 || r.Matches[0].ID != s.goMem[2].id {
+		t.Fatalf("client Retrieve: %v %+v", err, r)
+	}
+	t.Logf("client: %d stores in flight at once, each accepted; Retrieve by %s's vector found %s (score %.4f)",
+		len(calls), s.goMem[2].id, r.Matches[0].ID, r.Matches[0].Score)
+	if _, err := c.Store(ctx, "goclient", client.StoreRequest{Vector: []float32{1, 2, 3}, Phase: 0.5}); !errors.Is(err, wire.ErrBadDimension) {
+		t.Errorf("client store of 3 numbers into a 384-dimension memory: %v, want wire.ErrBadDimension", err)
+	}
+	s.checkMemories(t, "after the Go client")
 }
 
 func (s *stack) stepRestart(t *testing.T) {
@@ -463,7 +516,7 @@ func (s *stack) checkMemories(t *testing.T, when string) {
 	for _, m := range []struct {
 		name  string
 		items []item
-	}{{"compose", s.compMem}, {"notes", s.notes}} {
+	}{{"compose", s.compMem}, {"notes", s.notes}, {"goclient", s.goMem}} {
 		if len(m.items) == 0 {
 			continue
 		}
