@@ -43,33 +43,24 @@ func TestEncryptionAtRest(t *testing.T) {
 	}
 	for _, encrypted := range []bool{false, true} {
 		t.Run("encrypted="+strconv.FormatBool(encrypted), func(t *testing.T) {
-			dir, port := t.TempDir(), freePort(t)
-			args := []string{"serve", "--nats-listen", "127.0.0.1:" + strconv.Itoa(port), "--data-dir", dir, "--dim", "4", "--http-listen", ""}
+			dir := t.TempDir()
+			args := []string{"--data-dir", dir, "--dim", "4", "--http-listen", ""}
 			if encrypted {
 				args = append(args, "--nats-encryption-key-file", keyFile)
 			}
-			serve := func(args ...string) (*exec.Cmd, *bytes.Buffer) {
-				var logs bytes.Buffer
-				cmd := exec.Command(pelmBinary(t), args...)
-				cmd.Stdout, cmd.Stderr = &logs, &logs
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				return cmd, &logs
+			stop := func(s *servedPelm) {
+				_ = s.cmd.Process.Signal(syscall.SIGTERM)
+				<-s.exited
 			}
-			stop := func(cmd *exec.Cmd) {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				_ = cmd.Wait()
-			}
-			cmd, logs := serve(args...)
-			c, closeAll := testClient(t, port)
+			srv := startServed(t, nil, args...)
+			c, closeAll := testClient(t, srv.url)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			if _, err := c.Store(ctx, "vault", client.StoreRequest{ID: id, Vector: vec, Phase: 0.5, Meta: meta}); err != nil {
-				t.Fatalf("store: %v\n%s", err, logs)
+				t.Fatalf("store: %v\n%s", err, srv.logs)
 			}
 			closeAll()
-			stop(cmd)
+			stop(srv)
 
 			found := findInTree(t, dir, needles)
 			if encrypted && len(found) > 0 {
@@ -81,14 +72,14 @@ func TestEncryptionAtRest(t *testing.T) {
 			if !encrypted {
 				return
 			}
-			if bytes.Contains(logs.Bytes(), []byte("a-test-key")) {
+			if bytes.Contains(srv.logs.Bytes(), []byte("a-test-key")) {
 				t.Error("the key appears in the log")
 			}
 
 			// A wrong key: a clear error at start, and not one file changed.
 			before := hashTree(t, dir)
-			bad := append(append([]string(nil), args[:len(args)-1]...), wrongKey)
-			out, err := exec.Command(pelmBinary(t), bad...).CombinedOutput()
+			bad := append([]string{"serve", "--nats-listen", "127.0.0.1:-1"}, args[:len(args)-1]...)
+			out, err := exec.Command(pelmBinary(t), append(bad, wrongKey)...).CombinedOutput()
 			if err == nil || !bytes.Contains(out, []byte("another encryption key")) {
 				t.Fatalf("serve with a wrong key: %v\n%s", err, out)
 			}
@@ -97,22 +88,22 @@ func TestEncryptionAtRest(t *testing.T) {
 			}
 
 			// The right key again: the item is back.
-			cmd, logs = serve(args...)
-			defer stop(cmd)
-			c, closeAll = testClient(t, port)
+			srv = startServed(t, nil, args...)
+			defer stop(srv)
+			c, closeAll = testClient(t, srv.url)
 			defer closeAll()
 			res, err := c.Retrieve(ctx, "vault", client.RetrieveRequest{Vector: vec, Phase: 0.5})
 			if err != nil || len(res.Matches) != 1 || res.Matches[0].ID != id {
-				t.Fatalf("after a restart with the key: %v %+v\n%s", err, res, logs)
+				t.Fatalf("after a restart with the key: %v %+v\n%s", err, res, srv.logs)
 			}
 		})
 	}
 }
 
-// testClient connects a client to a local pelm serve, waiting for it.
-func testClient(t *testing.T, port int) (*client.Client, func()) {
+// testClient connects a client to a pelm serve's embedded server at url.
+func testClient(t *testing.T, url string) (*client.Client, func()) {
 	t.Helper()
-	nc := connectRetry(t, "nats://127.0.0.1:"+strconv.Itoa(port))
+	nc := connectRetry(t, url)
 	c, err := client.New(nc)
 	if err != nil {
 		t.Fatal(err)

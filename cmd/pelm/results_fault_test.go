@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -48,24 +47,10 @@ func TestFaultResultsStream(t *testing.T) {
 }
 
 func resultsStreamRun(t *testing.T, crash string) {
-	dir, port := t.TempDir(), freePort(t)
-	var logs bytes.Buffer
-	start := func(env ...string) (*exec.Cmd, chan error) {
-		cmd := exec.Command(pelmBinary(t), "serve", "--nats-listen", "127.0.0.1:"+strconv.Itoa(port), "--data-dir", dir,
-			"--dim", strconv.Itoa(faultDim), "--batch-max", "32", "--stats-interval", "1h", "--http-listen", "")
-		cmd.Env = append(os.Environ(), env...)
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		return cmd, exited
-	}
-	cmd, exited := start("PELM_TEST_CRASH=" + crash)
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	nc := connectRetry(t, "nats://127.0.0.1:"+strconv.Itoa(port))
+	dir := t.TempDir()
+	args := []string{"--data-dir", dir, "--dim", strconv.Itoa(faultDim), "--batch-max", "32", "--stats-interval", "1h", "--http-listen", ""}
+	srv := startServed(t, []string{"PELM_TEST_CRASH=" + crash}, args...)
+	nc := connectRetry(t, srv.url)
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
@@ -106,14 +91,20 @@ func resultsStreamRun(t *testing.T, crash string) {
 		}
 	}
 	select {
-	case err := <-exited:
+	case err := <-srv.exited:
 		if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("pelm ended with %v, not by its own SIGKILL\n%s", err, &logs)
+			t.Fatalf("pelm ended with %v, not by its own SIGKILL\n%s", err, srv.logs)
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatalf("pelm did not crash at %s\n%s", crash, &logs)
+		t.Fatalf("pelm did not crash at %s\n%s", crash, srv.logs)
 	}
-	cmd, exited = start()
+	nc.Close()
+	srv = startServed(t, nil, args...)
+	nc = connectRetry(t, srv.url)
+	defer nc.Close()
+	if js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
 	// Wait until every stored request is out of the requests stream and the
 	// results stream has stopped growing for two seconds.
 	var last, pending uint64
@@ -131,7 +122,7 @@ func resultsStreamRun(t *testing.T, crash string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s, %d requests still in the stream, %d results\n%s", pending, last, &logs)
+			t.Fatalf("after 60 s, %d requests still in the stream, %d results\n%s", pending, last, srv.logs)
 		}
 	}
 	// Read the results stream (the embedded server stops with pelm): one result per request, no more, no fewer.
@@ -151,8 +142,8 @@ func resultsStreamRun(t *testing.T, crash string) {
 		}
 		per[s]++
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	<-exited
+	_ = srv.cmd.Process.Signal(syscall.SIGTERM)
+	<-srv.exited
 	// Requests the server stored whose PubAck died with it have results
 	// too; every request with a result must have exactly one.
 	missing, doubled := 0, 0
@@ -168,7 +159,7 @@ func resultsStreamRun(t *testing.T, crash string) {
 	}
 	if missing > 0 || doubled > 0 {
 		t.Fatalf("%d requests acknowledged by the server: %d without a result in the results stream; of %d requests with results, %d have more than one\n%s",
-			len(stored), missing, len(per), doubled, &logs)
+			len(stored), missing, len(per), doubled, srv.logs)
 	}
 	t.Logf("%d requests acknowledged, %d with results, each exactly one", len(stored), len(per))
 }
