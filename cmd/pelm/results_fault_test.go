@@ -80,14 +80,19 @@ func resultsStreamRun(t *testing.T, crash string) {
 		}
 		futs = append(futs, f)
 	}
-	// Which requests the server stored before pelm (and it) died.
+	// Which requests the server stored before pelm (and it) died: one
+	// wait for all the acknowledgements, since those the dead server owes
+	// never come.
 	stored := map[uint64]bool{}
+	acksBy := time.After(10 * time.Second)
+wait:
 	for _, f := range futs {
 		select {
 		case ack := <-f.Ok():
 			stored[ack.Sequence] = true
 		case <-f.Err():
-		case <-time.After(10 * time.Second):
+		case <-acksBy:
+			break wait
 		}
 	}
 	select {
