@@ -12,9 +12,14 @@
 // first and pelm second at each rate. With Config.FindMax it then searches
 // the highest sustainable rate of each system (doubling, then bisecting)
 // and runs both at half of pelm's. Requests are msgpack bodies made once
-// before the load (vectors as bin of little-endian float32, so a store of
-// 384 values is about 1.6 KiB); ops follow Config.Mix in a fixed shuffled
-// order and phases follow Config.Phases, from Config.Seed.
+// before the load by the Go client's encoder (client.Encode: vectors as bin
+// of little-endian float32, so a store of 384 values is about 1.6 KiB); ops
+// follow Config.Mix in a fixed shuffled order and phases follow
+// Config.Phases, from Config.Seed. With Config.TTL the load's stores and
+// processes carry that ttl (the preload's do not), to measure expiry; with
+// Config.KeepResults a stream (ResultsStream) keeps every result of the
+// run, as a user who binds one does, so that pelm acknowledges each request
+// only once its result is stored.
 //
 // # Measurement
 //
