@@ -49,6 +49,11 @@ type Config struct {
 	// store that would pass it is over_budget. 0 means no bound.
 	MaxBytes int64
 
+	// Replicas is the replica count of every stream and consumer the
+	// processor creates (3 on a JetStream cluster); 0 means 1. Streams and
+	// consumers that exist are used as they are.
+	Replicas int
+
 	AckWait    time.Duration // of a created consumer; 0 means 30s
 	MaxDeliver int           // of a created consumer; 0 means 5
 
@@ -119,8 +124,8 @@ func (c Config) Validate() error {
 	if d.TopK < 1 || d.TopK > wire.MaxTopK {
 		return fmt.Errorf("%w: top-k %d is outside [1, %d]", ErrConfig, d.TopK, wire.MaxTopK)
 	}
-	if d.StatsInterval < 0 || d.AckWait < 0 || d.MaxDeliver < -1 || d.MaxMemories < 1 || d.MaxBytes < 0 {
-		return fmt.Errorf("%w: stats interval, ack wait, max deliver and max memories must be positive", ErrConfig)
+	if d.StatsInterval < 0 || d.AckWait < 0 || d.MaxDeliver < -1 || d.MaxMemories < 1 || d.MaxBytes < 0 || d.Replicas < 0 || d.Replicas > 5 {
+		return fmt.Errorf("%w: stats interval, ack wait, max deliver and max memories must be positive, max bytes not negative, replicas 1 to 5", ErrConfig)
 	}
 	if _, err := wire.NewReplyRules(d.Prefix, d.ReplyAllow); err != nil {
 		return err

@@ -75,7 +75,7 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 		store: durable.New(nc, js, durable.Config{Prefix: cfg.Prefix, Logger: cfg.Logger,
 			// A stale copy of a request can sit in the pull buffer, which
 			// holds at most the prefetch.
-			RetireAfter: 4 * cfg.Batch.MaxSize}),
+			RetireAfter: 4 * cfg.Batch.MaxSize, Replicas: cfg.Replicas}),
 		mdec:   wire.NewDecoder(),
 		renc:   wire.NewResultEncoder(),
 		pubHdr: newResultHeader(),
@@ -316,6 +316,7 @@ func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
 		},
 	}
 	for _, sc := range streams {
+		sc.Replicas = max(1, p.cfg.Replicas)
 		if _, err := p.js.Stream(ctx, sc.Name); err == nil {
 			continue
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -343,6 +344,7 @@ func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
 		MaxDeliver:    p.cfg.MaxDeliver,
 		MaxAckPending: 4 * p.cfg.Batch.MaxSize,
 		FilterSubject: p.reqPrefix + ">",
+		Replicas:      max(1, p.cfg.Replicas),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: create consumer %s: %w", ErrSetup, ConsumerName, err)

@@ -41,6 +41,7 @@ type serveFlags struct {
 	replyAllow                   string
 	maxMemories                  int
 	maxBytes                     byteSize
+	replicas                     int
 	ackWait                      time.Duration
 	maxDeliver                   int
 	logLevel, logFormat          string
@@ -73,6 +74,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.statsInterval, "stats-interval", processor.DefaultStatsInterval, "how often stats go to <prefix>.stats")
 	fs.BoolVar(&f.statsJSON, "stats-json", false, "publish stats as JSON instead of msgpack")
 	fs.StringVar(&f.replyAllow, "reply-allow", ">", "comma-separated subject patterns a Pelm-Reply-To must match")
+	fs.IntVar(&f.replicas, "replicas", 1, "replica count of every stream and consumer pelm creates (3 on a JetStream cluster; an existing stream is used as it is)")
 	fs.IntVar(&f.maxMemories, "max-memories", processor.DefaultMaxMemories, "most memories created on demand")
 	f.maxBytes.n = defaultMaxBytes()
 	fs.Var(&f.maxBytes, "max-bytes", "RAM the memories may reserve, each at its full capacity (0: no bound); default 60% of the container's or the machine's memory")
@@ -100,6 +102,7 @@ func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
 		StatsJSON:     f.statsJSON,
 		MaxMemories:   f.maxMemories,
 		MaxBytes:      f.maxBytes.n,
+		Replicas:      f.replicas,
 		AckWait:       f.ackWait,
 		MaxDeliver:    f.maxDeliver,
 		Logger:        log,

@@ -29,6 +29,10 @@ type Config struct {
 	// high so that only size seals.
 	MaterializeEvery time.Duration
 
+	// Replicas is the replica count of the streams Setup creates; 0
+	// means 1. Streams that exist are used as they are.
+	Replicas int
+
 	Logger zerolog.Logger // zero value: no logging
 }
 
@@ -95,6 +99,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) *Store {
 // uses them as they are when they exist.
 func (s *Store) Setup(ctx context.Context) error {
 	for _, sc := range []jetstream.StreamConfig{stateStreamConfig(s.cfg.Prefix), journalStreamConfig(s.cfg.Prefix)} {
+		sc.Replicas = max(1, s.cfg.Replicas)
 		if _, err := s.js.Stream(ctx, sc.Name); err == nil {
 			continue
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {

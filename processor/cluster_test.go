@@ -1,0 +1,164 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/internal/durable"
+	"github.com/pelm-dev/pelm/pelm"
+	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
+)
+
+// startCluster runs n in-process nats-servers clustered with JetStream on
+// loopback, and waits until JetStream has a meta leader.
+func startCluster(t *testing.T, n int) []*server.Server {
+	t.Helper()
+	// Every node of a JetStream cluster must name its routes, so the
+	// cluster ports are chosen first: below Linux's ephemeral range
+	// (32768-60999), where no other test's server is given one by the
+	// system while this one starts.
+	ports := make([]int, n)
+	var routes []string
+	for i := range ports {
+		for {
+			p := 20000 + rand.IntN(10000)
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+				l.Close()
+				ports[i] = p
+				break
+			}
+		}
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	var srvs []*server.Server
+	for i := range n {
+		opts := natstest.DefaultTestOptions
+		opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
+		opts.ServerName = fmt.Sprintf("n%d", i+1)
+		opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = "pelm-test", "127.0.0.1", ports[i]
+		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		s, err := server.NewServer(&opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A clustered JetStream server is ready only once its peers are
+		// there: start them all, then wait.
+		go s.Start()
+		t.Cleanup(s.Shutdown)
+		srvs = append(srvs, s)
+	}
+	for _, s := range srvs {
+		if !s.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("server %s not ready", s.Name())
+		}
+	}
+	eventually(t, "a JetStream meta leader", func() bool {
+		for _, s := range srvs {
+			if s.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return srvs
+}
+
+// TestReplicas: with Replicas 3 on a three-node JetStream cluster, every
+// stream and the consumer the processor creates are R3, and it serves;
+// asked for R3 on a single server, Run fails at setup and says why.
+func TestReplicas(t *testing.T) {
+	srvs := startCluster(t, 3)
+	var urls []string
+	for _, s := range srvs {
+		urls = append(urls, s.ClientURL())
+	}
+	url := strings.Join(urls, ",")
+	pc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	p, err := processor.New(pc, processor.Config{Memory: pelm.Config{Dim: 4}, Replicas: 3, StatsInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(ctx) }()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	eventually(t, "the processor ready on the cluster", p.Ready)
+	for _, name := range []string{wire.RequestsStream, wire.DLQStream, durable.StateStream, durable.JournalStream} {
+		st, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := st.CachedInfo(); info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+			t.Errorf("stream %s: %d replicas configured, cluster %+v", name, info.Config.Replicas, info.Cluster)
+		}
+	}
+	cons, err := js.Consumer(context.Background(), wire.RequestsStream, processor.ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cons.CachedInfo().Config.Replicas; r != 3 {
+		t.Errorf("consumer: %d replicas", r)
+	}
+	sub, err := nc.SubscribeSync("pelm.res.r3.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, op := range []string{"store", "retrieve"} {
+		body := map[string]any{"vector": []float64{1, 2, 3, 4}, "phase": 0.5, "id": "x"}
+		if _, err := js.Publish(context.Background(), "pelm.req.r3."+op, mp(t, body)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("%s on R3: %v", op, err)
+		}
+		res := result(t, m)
+		if res["ok"] != true || (i == 1 && len(res["matches"].([]any)) != 1) {
+			t.Errorf("%s on R3: %v", op, res)
+		}
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	// One server cannot hold three replicas: Run says so at setup.
+	single := startServer(t)
+	sc, err := nats.Connect(single.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	p1, err := processor.New(sc, processor.Config{Memory: pelm.Config{Dim: 4}, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	if err := p1.Run(rctx); !errors.Is(err, processor.ErrSetup) {
+		t.Errorf("R3 on a single server: Run returned %v, want an ErrSetup", err)
+	} else {
+		t.Logf("R3 on a single server: %v", err)
+	}
+}
