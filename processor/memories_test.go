@@ -238,8 +238,8 @@ func TestExpiry(t *testing.T) {
 // TestBudget: a memory whose full capacity would pass --max-bytes is not
 // created, by a create or by a first store; a drop frees its share.
 func TestBudget(t *testing.T) {
-	one := pelm.Config{Dim: 4, Capacity: 1000}.BytesAtCapacity()
-	e := startEnv(t, processor.Config{Memory: pelm.Config{Dim: 4, Capacity: 1000}, MaxBytes: 2*one + one/2})
+	each := pelm.Config{Dim: 4, Capacity: 1000}.BytesAtCapacity()
+	e := startEnv(t, processor.Config{Memory: pelm.Config{Dim: 4, Capacity: 1000}, MaxBytes: 2*each + each/2})
 	next := e.sub("pelm.res.>")
 	send := func(mem, op string, body map[string]any) map[string]any {
 		t.Helper()

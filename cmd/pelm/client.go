@@ -141,40 +141,35 @@ func request(ctx context.Context, verb string, args []string, stdin io.Reader, s
 // typedRequest reads the JSON request body of verb into the client's
 // request type; meta stays the JSON it was given.
 func typedRequest(verb string, body []byte) (client.Request, error) {
-	var req client.Request
-	var err error
 	switch verb {
 	case "store":
-		var r client.StoreRequest
-		err = json.Unmarshal(body, &r)
-		r.Meta = rawMeta(body)
-		req = r
+		return decodeRequest(body, func(r *client.StoreRequest) { r.Meta = rawMeta(body) })
 	case "retrieve":
-		var r client.RetrieveRequest
-		err = json.Unmarshal(body, &r)
-		req = r
+		return decodeRequest[client.RetrieveRequest](body, nil)
 	case "process":
-		var r client.ProcessRequest
-		err = json.Unmarshal(body, &r)
-		r.Meta = rawMeta(body)
-		req = r
+		return decodeRequest(body, func(r *client.ProcessRequest) { r.Meta = rawMeta(body) })
 	case "forget":
-		var r client.ForgetRequest
-		err = json.Unmarshal(body, &r)
-		req = r
+		return decodeRequest[client.ForgetRequest](body, nil)
 	case "create":
-		var r client.CreateRequest
-		err = json.Unmarshal(body, &r)
-		req = r
+		return decodeRequest[client.CreateRequest](body, nil)
 	case "info":
-		req = client.InfoRequest{}
+		return client.InfoRequest{}, nil
 	case "drop":
-		req = client.DropRequest{}
+		return client.DropRequest{}, nil
 	}
-	if err != nil {
+	return nil, fmt.Errorf("no request for verb %q", verb)
+}
+
+// decodeRequest reads body into a T, then lets fix adjust it.
+func decodeRequest[T client.Request](body []byte, fix func(*T)) (client.Request, error) {
+	var r T
+	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
-	return req, nil
+	if fix != nil {
+		fix(&r)
+	}
+	return r, nil
 }
 
 // rawMeta is the meta value of a JSON request as given, or nil.
