@@ -78,14 +78,14 @@ func (p *Processor) publishAndAck() {
 	st := batchStats{results: published}
 	// One wait for all the batch's PubAcks: dead letters, and results
 	// that a stream stores.
-	dlqCtx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	ackCtx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
 		st.add(o)
 		switch {
-		case flushErr != nil, s.resLost, s.resAck != nil && !waitPubAck(s.resAck, dlqCtx.Done()):
+		case flushErr != nil, s.resLost, s.resAck != nil && !waitPubAck(s.resAck, ackCtx.Done()):
 			// The result may not have reached the server, or not the
 			// stream that keeps it: let the request come back rather than
 			// acknowledge what was not answered.
@@ -96,7 +96,7 @@ func (p *Processor) publishAndAck() {
 				p.store.Acked(o.Seq, now)
 			}
 		default:
-			if waitPubAck(s.dlqAck, dlqCtx.Done()) {
+			if waitPubAck(s.dlqAck, ackCtx.Done()) {
 				_ = s.msg.Term()
 				p.metrics.deadLetter()
 			} else {
