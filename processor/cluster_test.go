@@ -63,11 +63,23 @@ func startCluster(t *testing.T, n int) []*server.Server {
 			t.Fatalf("server %s not ready", s.Name())
 		}
 	}
-	eventually(t, "a JetStream meta leader", func() bool {
+	// A meta leader that knows every peer as current: before that, an R3
+	// stream may find too few servers to place it on.
+	eventually(t, "a JetStream meta leader with every peer current", func() bool {
 		for _, s := range srvs {
-			if s.JetStreamIsLeader() {
-				return true
+			if !s.JetStreamIsLeader() {
+				continue
 			}
+			jsz, err := s.Jsz(nil)
+			if err != nil || jsz.Meta == nil || len(jsz.Meta.Replicas) != n-1 {
+				return false
+			}
+			for _, r := range jsz.Meta.Replicas {
+				if !r.Current {
+					return false
+				}
+			}
+			return true
 		}
 		return false
 	})
@@ -103,7 +115,19 @@ func TestReplicas(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	eventually(t, "the processor ready on the cluster", p.Ready)
+	// On a cluster just formed, placing four R3 streams and an R3
+	// consumer takes elections: wait longer than eventually does, and say
+	// why Run gave up if it did.
+	for deadline := time.Now().Add(60 * time.Second); !p.Ready(); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-runErr:
+			t.Fatalf("Run on the cluster ended before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the processor was not ready on the cluster within 60s")
+		}
+	}
 	for _, name := range []string{wire.RequestsStream, wire.DLQStream, durable.StateStream, durable.JournalStream} {
 		st, err := js.Stream(context.Background(), name)
 		if err != nil {
