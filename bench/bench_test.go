@@ -16,10 +16,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/bench"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
-	"github.com/pelm-dev/pelm/wire"
 )
 
 func startServer(t *testing.T) *server.Server {
@@ -60,13 +60,13 @@ func startProcessor(t *testing.T, s *server.Server, dim int) {
 		}
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	js, err := connect(t, s).JetStream()
+	js, err := jetstream.New(connect(t, s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := js.ConsumerInfo(wire.RequestsStream, processor.ConsumerName); err == nil {
+		if processor.Serving(context.Background(), js) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -38,10 +38,10 @@ const appendTimeout = 10 * time.Second
 // acknowledge. A memory-management request (create, info, drop) ends a
 // part of the batch that runs on its own, so that what comes after it is
 // decoded and run against the memory as the request left it.
-func (p *Processor) handleBatch(batch []jetstream.Msg) {
+func (p *partition) handleBatch(batch []jetstream.Msg) {
 	if batch = dropTicks(batch); len(batch) == 0 {
 		p.store.Tick()
-		p.metrics.durability(p.store.Backlog())
+		p.reportBacklog(p.store.Backlog())
 		return
 	}
 	stopKeepAlive := p.keepAlive(batch)
@@ -50,7 +50,7 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 	for len(batch) > 0 {
 		n := len(batch)
 		for i, msg := range batch {
-			if wire.ParseSubject(msg.Subject(), p.reqPrefix).Op.Manages() {
+			if p.route(msg.Subject()).Op.Manages() {
 				n = i + 1
 				break
 			}
@@ -62,7 +62,7 @@ func (p *Processor) handleBatch(batch []jetstream.Msg) {
 
 // runBatch runs a batch in which only the last request may manage a
 // memory.
-func (p *Processor) runBatch(batch []jetstream.Msg) {
+func (p *partition) runBatch(batch []jetstream.Msg) {
 	start := time.Now()
 	p.hook(HookAfterPull)
 	if p.stale {
@@ -100,14 +100,21 @@ func (p *Processor) runBatch(batch []jetstream.Msg) {
 	}
 	p.dropExpired()
 	p.hook(HookAfterPersist)
+	if !p.valid() {
+		// The lease lapsed while the batch ran: another process may serve
+		// the partition already, and replays its results from the journal.
+		// Publish and ack nothing.
+		p.lose()
+		return
+	}
 	p.publishAndAck()
 	p.store.Tick()
-	p.metrics.durability(p.store.Backlog())
+	p.reportBacklog(p.store.Backlog())
 }
 
 // prepareAll decodes every message into its slot and queues the valid
 // ones on their memory, except those whose effects are already durable.
-func (p *Processor) prepareAll(batch []jetstream.Msg) {
+func (p *partition) prepareAll(batch []jetstream.Msg) {
 	if cap(p.slots) < len(batch) {
 		p.slots = append(p.slots[:cap(p.slots)], make([]slot, len(batch)-cap(p.slots))...)
 	}
@@ -190,7 +197,7 @@ func (s *slot) replayed() bool { return s.replay != nil || s.dupOf >= 0 }
 func (s *slot) fail(e *wire.Error) { s.out.Err = e }
 
 // prepare decodes and validates one message; on failure s.out.Err is set.
-func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
+func (p *partition) prepare(s *slot, msg jetstream.Msg) {
 	s.msg, s.replyTo, s.mem, s.replay, s.dupOf, s.applied, s.created, s.dropped = msg, "", nil, nil, -1, false, nil, false
 	s.retrieveOp, s.storeOp, s.forgetOp = -1, -1, -1
 	s.out.Reset()
@@ -216,7 +223,7 @@ func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 			s.replyTo = to
 		}
 	}
-	rt := wire.ParseSubject(msg.Subject(), p.reqPrefix)
+	rt := p.route(msg.Subject())
 	o.Memory, o.OpName, o.Op = rt.Memory, rt.OpName, rt.Op
 	switch {
 	case replyErr != nil:
@@ -263,7 +270,7 @@ func (p *Processor) prepare(s *slot, msg jetstream.Msg) {
 }
 
 // compose encodes every result, with its latency, into its slot.
-func (p *Processor) compose(start time.Time) {
+func (p *partition) compose(start time.Time) {
 	for i := range p.slots {
 		s := &p.slots[i]
 		o := &s.out
@@ -296,7 +303,7 @@ func (p *Processor) compose(start time.Time) {
 
 // effects lists the batch's effectful requests, in stream order, for the
 // journal.
-func (p *Processor) effects() []durable.Entry {
+func (p *partition) effects() []durable.Entry {
 	p.entries = p.entries[:0]
 	for i := range p.slots {
 		s := &p.slots[i]

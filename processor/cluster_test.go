@@ -137,12 +137,19 @@ func TestReplicas(t *testing.T) {
 			t.Errorf("stream %s: %d replicas configured, cluster %+v", name, info.Config.Replicas, info.Cluster)
 		}
 	}
-	cons, err := js.Consumer(context.Background(), wire.RequestsStream, processor.ConsumerName)
+	st, err := js.Stream(context.Background(), wire.RequestsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := cons.CachedInfo().Config.Replicas; r != 3 {
-		t.Errorf("consumer: %d replicas", r)
+	consumers := 0
+	for ci := range st.ListConsumers(context.Background()).Info() {
+		consumers++
+		if r := ci.Config.Replicas; r != 3 {
+			t.Errorf("consumer %s: %d replicas", ci.Name, r)
+		}
+	}
+	if consumers != processor.DefaultPartitions+1 {
+		t.Errorf("%d consumers, want one per partition and the catch-all's, %d", consumers, processor.DefaultPartitions+1)
 	}
 	sub, err := nc.SubscribeSync("pelm.res.r3.>")
 	if err != nil {

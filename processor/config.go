@@ -21,9 +21,14 @@ const (
 	DefaultAckWait       = 30 * time.Second
 	DefaultMaxDeliver    = 5
 	DefaultMaxMemories   = 1024
+	DefaultPartitions    = 16
+	DefaultLease         = 10 * time.Second
 
 	// ConsumerName is the durable consumer of the requests stream.
 	ConsumerName = "pelm-processor"
+
+	// MaxPartitions bounds Partitions: each is a consumer and a goroutine.
+	MaxPartitions = 256
 )
 
 // ExactPhase as Config.Tolerance makes the default tolerance 0: a zero
@@ -53,6 +58,15 @@ type Config struct {
 	// processor creates (3 on a JetStream cluster); 0 means 1. Streams and
 	// consumers that exist are used as they are.
 	Replicas int
+
+	// Partitions is how many partitions a new requests stream files the
+	// memories into; an existing stream keeps its own. 0 means 16. The
+	// processes on one prefix share the partitions (PROTOCOL.md, Scale-out).
+	Partitions int
+	// Lease is how long a process that stopped renewing its membership
+	// (killed, paused, cut off) keeps its partitions before the others
+	// take them over. 0 means 10s.
+	Lease time.Duration
 
 	AckWait    time.Duration // of a created consumer; 0 means 30s
 	MaxDeliver int           // of a created consumer; 0 means 5
@@ -97,6 +111,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxDeliver == 0 {
 		c.MaxDeliver = DefaultMaxDeliver
 	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
+	}
 	if c.Batch.MaxSize == 0 {
 		c.Batch.MaxSize = 256
 	}
@@ -126,6 +146,12 @@ func (c Config) Validate() error {
 	}
 	if d.StatsInterval < 0 || d.AckWait < 0 || d.MaxDeliver < -1 || d.MaxMemories < 1 || d.MaxBytes < 0 || d.Replicas < 0 || d.Replicas > 5 {
 		return fmt.Errorf("%w: stats interval, ack wait, max deliver and max memories must be positive, max bytes not negative, replicas 1 to 5", ErrConfig)
+	}
+	if d.Partitions < 1 || d.Partitions > MaxPartitions {
+		return fmt.Errorf("%w: partitions %d is outside [1, %d]", ErrConfig, d.Partitions, MaxPartitions)
+	}
+	if d.Lease < time.Second {
+		return fmt.Errorf("%w: lease %v is under a second", ErrConfig, d.Lease)
 	}
 	if _, err := wire.NewReplyRules(d.Prefix, d.ReplyAllow); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 
 // plan runs the filter for a memory's requests in stream order and turns
 // them into memory operations.
-func (p *Processor) plan(m *memory) {
+func (p *partition) plan(m *memory) {
 	m.ops = m.ops[:0]
 	for _, i := range m.reqs {
 		s := &p.slots[i]
@@ -110,7 +110,7 @@ func retrieveOp(r *wire.Request, now int64) pelm.Op {
 
 // execute applies a memory's planned operations and copies their results
 // into the outcomes.
-func (p *Processor) execute(m *memory) {
+func (p *partition) execute(m *memory) {
 	if len(m.ops) == 0 {
 		return
 	}
@@ -194,7 +194,7 @@ type expiredItem struct {
 }
 
 // noteExpired keeps what the memory's last Apply or Expire expired.
-func (p *Processor) noteExpired(m *memory) {
+func (p *partition) noteExpired(m *memory) {
 	for _, id := range m.mem.Expired() {
 		p.expired = append(p.expired, expiredItem{mem: m, id: id})
 	}
@@ -203,7 +203,7 @@ func (p *Processor) noteExpired(m *memory) {
 // dropExpired hands the batch's expired items to the durable state, but
 // those stored again later in the batch: their removal is already behind
 // them there, and a removal now would delete the new version.
-func (p *Processor) dropExpired() {
+func (p *partition) dropExpired() {
 	for _, e := range p.expired {
 		if p.mems.byName[e.mem.name] != e.mem {
 			continue // dropped meanwhile

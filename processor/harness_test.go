@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/processor"
 	"github.com/pelm-dev/pelm/wire"
+	"github.com/rs/zerolog"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -58,6 +60,9 @@ func startEnvOn(t testing.TB, srv *server.Server, cfg processor.Config) *env {
 	}
 	if cfg.StatsInterval == 0 {
 		cfg.StatsInterval = time.Hour
+	}
+	if os.Getenv("PELM_TEST_LOG") != "" {
+		cfg.Logger = zerolog.New(zerolog.NewTestWriter(t))
 	}
 	p, err := processor.New(pc, cfg)
 	if err != nil {
@@ -157,7 +162,7 @@ func (e *env) waitConsumer() {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := e.js.Consumer(context.Background(), wire.RequestsStream, processor.ConsumerName); err == nil {
+		if processor.Serving(context.Background(), e.js) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

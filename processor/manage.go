@@ -8,7 +8,7 @@ import (
 
 // manage runs a memory-management request (PROTOCOL.md, Memories), after
 // every request before it in the batch has run.
-func (p *Processor) manage(s *slot) {
+func (p *partition) manage(s *slot) {
 	o := &s.out
 	m := p.mems.byName[o.Memory]
 	switch o.Op {
@@ -30,7 +30,7 @@ func (p *Processor) manage(s *slot) {
 		}
 		s.config, s.created, s.applied = m.cfg, &m.cfg, true
 		o.Config = &s.config
-		p.metrics.memories([]*memory{m}, p.mems.reserved)
+		p.metrics.memories([]*memory{m}, p.budget.total())
 	case wire.OpInfo:
 		if m == nil {
 			s.fail(wire.Errorf(wire.CodeNotFound, "memory %q does not exist", o.Memory))
@@ -47,7 +47,7 @@ func (p *Processor) manage(s *slot) {
 		}
 		p.mems.drop(o.Memory)
 		p.metrics.dropped(o.Memory)
-		p.metrics.memories(nil, p.mems.reserved)
+		p.metrics.memories(nil, p.budget.total())
 		p.stats.dropped(o.Memory)
 		o.Found, s.applied, s.dropped = true, true, true
 	}

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -36,9 +37,8 @@ func (m *memory) stats() wire.MemoryStats {
 type memories struct {
 	base     pelm.Config       // what the server sets for every memory (parallelism)
 	defaults wire.MemoryConfig // a memory's settings where a create gives none, and of a memory made by a store
-	max      int               // memories, at most
-	maxBytes int64             // RAM the memories may reserve at full capacity; 0: no bound
-	reserved int64             // what they reserve
+	budget   *budget           // shared by every partition of the process
+	reserved int64             // what this set's memories reserve
 
 	byName map[string]*memory
 	order  []*memory // in creation order, for deterministic iteration
@@ -46,7 +46,7 @@ type memories struct {
 	res [1]pelm.Result // Replay's scratch
 }
 
-func newMemories(cfg Config) memories {
+func newMemories(cfg Config, b *budget) memories {
 	mc := cfg.Memory
 	if mc.Dim == 0 {
 		mc.Dim = pelm.DefaultDim
@@ -58,12 +58,11 @@ func newMemories(cfg Config) memories {
 	if thr == 0 {
 		thr = filter.DefaultThreshold
 	}
-	return memories{base: mc, max: cfg.MaxMemories, maxBytes: cfg.MaxBytes, byName: map[string]*memory{},
+	return memories{base: mc, budget: b, byName: map[string]*memory{},
 		defaults: wire.MemoryConfig{Dim: mc.Dim, Capacity: mc.Capacity, Eviction: mc.Eviction.String(),
 			FilterThreshold: thr, FilterAdaptive: !cfg.Filter.Fixed}}
 }
 
-// dim is the dimension of the memory called name, or the default one's.
 func (ms *memories) dim(name string) int {
 	if m, ok := ms.byName[name]; ok {
 		return m.cfg.Dim
@@ -73,12 +72,8 @@ func (ms *memories) dim(name string) int {
 
 // add makes a memory with settings cfg, within the limit of memories.
 func (ms *memories) add(name string, cfg wire.MemoryConfig) (*memory, *wire.Error) {
-	if len(ms.byName) >= ms.max {
-		return nil, wire.Errorf(wire.CodeBadMemory, "memory %q: the processor already holds its limit of %d memories", name, ms.max)
-	}
-	if need := ms.pelmConfig(cfg).BytesAtCapacity(); ms.maxBytes > 0 && ms.reserved+need > ms.maxBytes {
-		return nil, wire.Errorf(wire.CodeOverBudget, "memory %q: %d items of %d dimensions need %d MiB at full capacity; %d MiB of the --max-bytes %d MiB are free",
-			name, cfg.Capacity, cfg.Dim, mib(need), mib(ms.maxBytes-ms.reserved), mib(ms.maxBytes))
+	if e := ms.budget.admit(name, cfg, ms.pelmConfig(cfg).BytesAtCapacity()); e != nil {
+		return nil, e
 	}
 	m, err := ms.create(name, cfg)
 	if err != nil {
@@ -87,8 +82,6 @@ func (ms *memories) add(name string, cfg wire.MemoryConfig) (*memory, *wire.Erro
 	return m, nil
 }
 
-// create makes an empty memory called name with settings cfg (past the
-// limit of memories if it must: what is durable is never dropped).
 func (ms *memories) create(name string, cfg wire.MemoryConfig) (*memory, error) {
 	if _, err := pelm.ParseEviction(cfg.Eviction); err != nil {
 		return nil, fmt.Errorf("memory %q: %w", name, err)
@@ -104,6 +97,7 @@ func (ms *memories) create(name string, cfg wire.MemoryConfig) (*memory, error) 
 	}
 	m := &memory{name: name, cfg: cfg, reserved: pc.BytesAtCapacity(), mem: mem, filter: f}
 	ms.reserved += m.reserved
+	ms.budget.take(m.reserved)
 	ms.byName[name] = m
 	ms.order = append(ms.order, m)
 	return m, nil
@@ -117,6 +111,7 @@ func (ms *memories) drop(name string) {
 	}
 	delete(ms.byName, name)
 	ms.reserved -= m.reserved
+	ms.budget.give(m.reserved)
 	for i, o := range ms.order {
 		if o == m {
 			ms.order = append(ms.order[:i], ms.order[i+1:]...)
@@ -140,7 +135,12 @@ func (ms *memories) Create(name string, cfg wire.MemoryConfig) error {
 }
 
 // Reset drops every memory (durable.Applier).
-func (ms *memories) Reset() { ms.byName, ms.order, ms.reserved = map[string]*memory{}, nil, 0 }
+func (ms *memories) Reset() {
+	for _, m := range ms.order {
+		ms.budget.give(m.reserved)
+	}
+	ms.byName, ms.order, ms.reserved = map[string]*memory{}, nil, 0
+}
 
 // pelmConfig is the memory package's config for settings cfg, which were
 // validated (an eviction the wire does not know falls back to fifo).
@@ -233,24 +233,49 @@ type RestoreInfo struct {
 	Took     time.Duration
 }
 
-// Restore rebuilds every memory from JetStream, as Run does before it
-// consumes. It is exported for tools and benchmarks; do not call it while
-// Run is running.
+// Restore rebuilds every memory of every partition from JetStream, as
+// the owners of the partitions do before they consume. It is for tools and
+// benchmarks; do not call it while Run is running.
 func (p *Processor) Restore() (RestoreInfo, error) {
-	err := p.restore()
-	return p.restored, err
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	st, err := p.js.Stream(ctx, wire.RequestsStream)
+	cancel()
+	if err != nil {
+		return RestoreInfo{}, fmt.Errorf("processor: restore: %w", err)
+	}
+	p.parts = p.cfg.Partitions
+	if n, ok := p.partitionsOf(st.CachedInfo().Config.SubjectTransform); ok {
+		p.parts = n
+	}
+	var total RestoreInfo
+	start := time.Now()
+	p.all = p.all[:0]
+	for k := range p.parts {
+		pt := p.newPartition(k)
+		if err := pt.restore(); err != nil {
+			return total, err
+		}
+		p.all = append(p.all, pt)
+		total.Memories += pt.restored.Memories
+		total.Items += pt.restored.Items
+		total.Replayed += pt.restored.Replayed
+	}
+	total.Took = time.Since(start)
+	return total, nil
 }
 
-// restore rebuilds the memories from what is durable, replacing whatever
-// they held.
-func (p *Processor) restore() error {
+// restore rebuilds the partition's memories from what is durable,
+// replacing whatever they held.
+func (p *partition) restore() error {
 	info, err := p.store.Restore(&p.mems)
 	if err != nil {
 		return err
 	}
 	p.restored = RestoreInfo{Memories: len(p.mems.order), Items: info.Items, Replayed: info.Replayed, Took: info.Took}
-	p.log.Info().Int("memories", len(p.mems.order)).Int("items", info.Items).Int("replayed", info.Replayed).
-		Int("pending_results", info.Pending).Dur("took", info.Took).Msg("memories restored")
+	if len(p.mems.order) > 0 || info.Replayed > 0 {
+		p.log.Info().Int("partition", p.id).Int("memories", len(p.mems.order)).Int("items", info.Items).Int("replayed", info.Replayed).
+			Int("pending_results", info.Pending).Dur("took", info.Took).Msg("memories restored")
+	}
 	return nil
 }
 
@@ -264,7 +289,14 @@ type MemorySnapshot struct {
 // Snapshot copies every memory. Use it after Restore or after Run has
 // returned, never while Run runs: the batch loop owns the memories.
 func (p *Processor) Snapshot() map[string]MemorySnapshot {
-	out := make(map[string]MemorySnapshot, len(p.mems.order))
+	out := map[string]MemorySnapshot{}
+	for _, pt := range p.all {
+		pt.snapshot(out)
+	}
+	return out
+}
+
+func (p *partition) snapshot(out map[string]MemorySnapshot) {
 	for _, m := range p.mems.order {
 		var snap MemorySnapshot
 		for it := range m.mem.Items {
@@ -274,5 +306,4 @@ func (p *Processor) Snapshot() map[string]MemorySnapshot {
 		snap.Filter = m.filter.State()
 		out[m.name] = snap
 	}
-	return out
 }

@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,6 +26,12 @@ type promMetrics struct {
 	epochs      prometheus.Gauge
 	memBytes    *prometheus.GaugeVec
 	reserved    prometheus.Gauge
+	owned       prometheus.Gauge
+	unowned     prometheus.Gauge
+	partitions  prometheus.Gauge
+	takeovers   prometheus.Counter
+	fences      prometheus.Counter
+	rebuild     prometheus.Histogram
 }
 
 // newMetrics registers the series; ready and failures are read at each
@@ -82,6 +90,31 @@ func newMetrics(reg prometheus.Registerer, ready func() bool, failures func() ui
 			Name: "pelm_materialize_epochs_waiting",
 			Help: "Sealed epochs of item changes not yet committed to the per-item state; above 4 the batch loop waits.",
 		}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pelm_partitions_owned",
+			Help: "Partitions this process serves.",
+		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pelm_partitions",
+			Help: "Partitions of the prefix, the catch-all of subjects that name no memory included.",
+		}),
+		unowned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pelm_partitions_unowned",
+			Help: "Partitions that, as this process sees them, no live process owns: their requests wait.",
+		}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pelm_partition_takeovers_total",
+			Help: "Partitions this process took over (at start, from a process that stopped or died, or in a rebalance).",
+		}),
+		fences: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pelm_partitions_lost_total",
+			Help: "Partitions this process lost to another (its lease lapsed, or the server refused a write as fenced).",
+		}),
+		rebuild: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pelm_partition_rebuild_seconds",
+			Help:    "From taking a partition to consuming it: fence, restore of its memories, recovery of the requests its previous owner held.",
+			Buckets: prometheus.ExponentialBucketsRange(0.01, 120, 12),
+		}),
 	}
 	matFailures := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "pelm_materialize_failures_total",
@@ -98,7 +131,7 @@ func newMetrics(reg prometheus.Registerer, ready func() bool, failures func() ui
 	})
 	for _, c := range []prometheus.Collector{readyGauge, m.requests, m.latency, m.batchSize, m.pending, m.redelivered,
 		m.deadLetters, m.replays, m.memSize, m.memCap, m.memThresh, m.memEMA, m.journal, m.epochs, matFailures,
-		m.memBytes, m.reserved, budget} {
+		m.memBytes, m.reserved, budget, m.owned, m.partitions, m.unowned, m.takeovers, m.fences, m.rebuild} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -116,11 +149,36 @@ func (m *promMetrics) deadLetter() {
 	}
 }
 
-// durability sets the journal's and the materialiser's gauges.
+// durability moves the journal's and the materialiser's gauges by what a
+// partition's backlog changed.
 func (m *promMetrics) durability(records, epochs int) {
 	if m != nil {
-		m.journal.Set(float64(records))
-		m.epochs.Set(float64(epochs))
+		m.journal.Add(float64(records))
+		m.epochs.Add(float64(epochs))
+	}
+}
+
+// handover counts a partition taken over, and how long it took to serve it.
+func (m *promMetrics) handover(d time.Duration) {
+	if m != nil {
+		m.takeovers.Inc()
+		m.rebuild.Observe(d.Seconds())
+	}
+}
+
+// fenced counts a partition lost to another process.
+func (m *promMetrics) fenced() {
+	if m != nil {
+		m.fences.Inc()
+	}
+}
+
+// ownership sets the partition gauges.
+func (m *promMetrics) ownership(owned, partitions, unowned int) {
+	if m != nil {
+		m.owned.Set(float64(owned))
+		m.partitions.Set(float64(partitions))
+		m.unowned.Set(float64(unowned))
 	}
 }
 

@@ -10,14 +10,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pelm-dev/pelm/batcher"
 	"github.com/pelm-dev/pelm/internal/durable"
 	"github.com/pelm-dev/pelm/wire"
 	"github.com/rs/zerolog"
 )
 
 // Processor consumes requests from JetStream and publishes their results.
-// Run owns it: all memory state lives on Run's batch goroutine.
+// Run owns it. The memories fall into partitions (by a hash of their
+// name); each partition this process owns runs on a goroutine of its own
+// (partition.go), and ownership moves between the processes on one prefix
+// (owner.go).
 type Processor struct {
 	cfg Config
 	nc  *nats.Conn
@@ -25,32 +27,25 @@ type Processor struct {
 	log zerolog.Logger
 
 	reqPrefix, resPrefix, dlqPrefix string
+	partPrefix                      string // "<prefix>.part.": where the stream files requests, by partition
 	rules                           wire.ReplyRules
 	defaults                        wire.Defaults
 
-	mems  memories
-	caps  *captures      // which result subjects a stream keeps
-	store *durable.Store // the journal, the state, replays (internal/durable)
-	stale bool           // the memories may hold effects that are not durable: restore before the next batch
-
-	restored  RestoreInfo
+	caps      *captures    // which result subjects a stream keeps
+	budget    *budget      // what all memories of the process may hold
 	metrics   *promMetrics // nil without a Registerer
-	ready     atomic.Bool  // restored, recovered and consuming
-	pullErr   error        // why pulling stopped; read after the pull goroutine is done
-	maxResult int          // the largest result body the server takes
+	stats     *statsWindow
+	ready     atomic.Bool // set up, and serving or standing by
+	maxResult int         // the largest result body the server takes
 
-	// batch scratch, reused
-	slots      []slot
-	seen       map[uint64]int // stream sequences of the batch
-	entries    []durable.Entry
-	expired    []expiredItem // items expired by the batch
-	expiredIDs []string
-	mdec       *wire.Decoder
-	renc       *wire.ResultEncoder
-	pubMsg     nats.Msg
-	pubHdr     resultHeader
+	parts        int           // partitions of the memories, as the requests stream files them
+	own          *owner        // membership, ownership and the lease (owner.go)
+	pastFailures atomic.Uint64 // failed commits of partitions no longer served
+	matEvery     time.Duration // a test's materialising period; 0: the store's
 
-	stats *statsWindow
+	mu      sync.Mutex
+	running map[int]*partition // the partitions this process serves
+	all     []*partition       // every partition, for Restore and Snapshot
 }
 
 // New checks cfg and prepares a processor on connection nc. It does not
@@ -68,38 +63,32 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, nc: nc, js: js, log: cfg.Logger,
 		reqPrefix: cfg.Prefix + ".req.", resPrefix: cfg.Prefix + ".res.", dlqPrefix: cfg.Prefix + ".dlq.",
-		rules:    rules,
-		defaults: wire.Defaults{Tolerance: cfg.Tolerance, TopK: cfg.TopK},
-		mems:     newMemories(cfg),
-		caps:     newCaptures(js),
-		store: durable.New(nc, js, durable.Config{Prefix: cfg.Prefix, Logger: cfg.Logger,
-			// A stale copy of a request can sit in the pull buffer, which
-			// holds at most the prefetch.
-			RetireAfter: 4 * cfg.Batch.MaxSize, Replicas: cfg.Replicas}),
-		mdec:   wire.NewDecoder(),
-		renc:   wire.NewResultEncoder(),
-		pubHdr: newResultHeader(),
-		stats:  newStatsWindow(),
-		seen:   map[uint64]int{},
+		partPrefix: cfg.Prefix + ".part.",
+		rules:      rules,
+		defaults:   wire.Defaults{Tolerance: cfg.Tolerance, TopK: cfg.TopK},
+		caps:       newCaptures(js),
+		budget:     &budget{max: cfg.MaxMemories, maxBytes: cfg.MaxBytes},
+		stats:      newStatsWindow(),
+		running:    map[int]*partition{},
 	}
 	if cfg.Registerer != nil {
-		if p.metrics, err = newMetrics(cfg.Registerer, p.Ready, p.store.Failures, cfg.MaxBytes); err != nil {
+		if p.metrics, err = newMetrics(cfg.Registerer, p.Ready, p.failures, cfg.MaxBytes); err != nil {
 			return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
 		}
 	}
 	p.maxResult = int(nc.MaxPayload()) - 1024 // room for the headers
-	p.pubMsg.Header = p.pubHdr.h
 	return p, nil
 }
 
-// Run creates or binds the streams and the consumer, rebuilds every memory
-// from the state stream, then processes requests until ctx is done. On
-// cancellation it stops pulling, finishes the messages it already holds,
-// publishes their results, acks them and returns nil. It returns an error when setup or the restore fails, or when
-// consuming stops by itself (the consumer deleted, the connection closed).
+// Run creates or binds the streams, joins the processes serving the
+// prefix, and serves the partitions it is given until ctx is done: for
+// each, it fences off the previous owner, rebuilds the partition's
+// memories, runs the requests the previous owner held, then consumes. On
+// cancellation it hands its partitions back (each finishes the messages it
+// holds, publishes their results and acks them) and returns nil. It
+// returns an error when setup fails or the connection closes for good.
 func (p *Processor) Run(ctx context.Context) error {
-	cons, err := p.setup(ctx)
-	if err != nil {
+	if err := p.setup(ctx); err != nil {
 		return err
 	}
 	stopCaptures, err := p.watchCaptures(ctx)
@@ -107,68 +96,27 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopCaptures()
-	if err := p.restore(); err != nil {
-		return err
-	}
-	// A recovery runs to its end even when a stop comes meanwhile: stopped
-	// halfway, it would look like a recovery that died to the next start.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
-	err = p.recoverPending(rctx, cons, p.handleBatch)
-	cancel()
-	if err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		p.log.Info().Msg("processor stopped before consuming")
-		return nil
-	}
 	adv, err := p.watchMaxDeliveries(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	defer func() { _ = adv.Unsubscribe() }()
-	b, err := batcher.New[jetstream.Msg](p.cfg.Batch)
+	p.own, err = newOwner(ctx, p)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+		return err
 	}
-	batchMax := p.cfg.Batch.MaxSize
-	// Short pull requests with frequent heartbeats: when the server goes
-	// away, the iterator notices within a couple of seconds and pulls anew
-	// from the server it reconnects to, rather than after half a minute.
-	it, err := cons.Messages(jetstream.PullMaxMessages(2*batchMax),
-		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
-	if err != nil {
-		return fmt.Errorf("%w: consume: %w", ErrSetup, err)
-	}
-	p.log.Info().Str("prefix", p.cfg.Prefix).Int("dim", p.mems.defaults.Dim).Int("batch_max", batchMax).
-		Dur("batch_wait", p.cfg.Batch.MaxWait).Msg("processor started")
-
-	in := make(chan jetstream.Msg, batchMax)
+	p.log.Info().Str("prefix", p.cfg.Prefix).Int("partitions", p.parts).Str("member", p.own.id).
+		Int("dim", p.cfg.Memory.Dim).Int("batch_max", p.cfg.Batch.MaxSize).Dur("batch_wait", p.cfg.Batch.MaxWait).
+		Msg("processor started")
+	p.metrics.memories(nil, p.budget.total())
 	var wg sync.WaitGroup
-	wg.Go(func() { p.pull(cons, it, in) })
-	stop := context.AfterFunc(ctx, func() { p.ready.Store(false); it.Drain() }) // stop pulling; Next still returns what is buffered
-	defer stop()
-	p.metrics.memories(p.mems.order, p.mems.reserved)
-	p.ready.Store(true)
-	defer p.ready.Store(false)
-
 	statsCtx, cancelStats := context.WithCancel(context.Background())
-	wg.Go(func() { p.statsLoop(statsCtx, cons) })
-
-	_ = b.Run(context.Background(), in, p.handleBatch) // returns once pull closes in
-	var runErr error
-	if ctx.Err() == nil {
-		// The iterator closed by itself: the consumer was deleted or the
-		// connection closed for good. Say so rather than stop quietly.
-		runErr = fmt.Errorf("processor: consuming stopped: %w", p.pullErr)
-	}
+	wg.Go(func() { p.statsLoop(statsCtx) })
+	p.ready.Store(true)
+	runErr := p.own.run(ctx) // returns once every partition is handed back
+	p.ready.Store(false)
 	cancelStats()
 	wg.Wait()
-	if err := p.nc.FlushTimeout(flushTimeout); err != nil {
-		p.log.Warn().Err(err).Msg("final flush")
-	} else {
-		p.store.Close()
-	}
 	p.log.Info().Msg("processor stopped")
 	return runErr
 }
@@ -179,7 +127,7 @@ const idleCheck = 5 * time.Second
 
 // pull moves messages from the iterator to the batcher until the iterator
 // is closed.
-func (p *Processor) pull(cons jetstream.Consumer, it jetstream.MessagesContext, in chan<- jetstream.Msg) {
+func (p *partition) pull(cons jetstream.Consumer, it jetstream.MessagesContext, in chan<- jetstream.Msg) {
 	defer close(in)
 	missing := 0 // consecutive checks that found no consumer
 	idle := time.Duration(0)
@@ -262,11 +210,37 @@ func (p *Processor) watchCaptures(ctx context.Context) (stop func(), err error) 
 	}, nil
 }
 
-// Ready reports whether the processor is serving: its streams and consumer
-// are there, its memories restored, and it is connected to NATS.
-func (p *Processor) Ready() bool { return p.ready.Load() && p.nc.IsConnected() }
+// Ready reports whether the processor is serving: its streams are there,
+// it is connected to NATS and holds its lease, and every partition it owns
+// is restored and consuming (a process that owns none stands by, ready).
+func (p *Processor) Ready() bool {
+	if !p.ready.Load() || !p.nc.IsConnected() || !p.own.valid() {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	serving := 0
+	for _, pt := range p.running {
+		if pt.serving.Load() {
+			serving++
+		}
+	}
+	return int64(serving) >= p.own.wanted.Load() && p.own.wanted.Load() >= 0
+}
 
-func (p *Processor) statsLoop(ctx context.Context, cons jetstream.Consumer) {
+// failures counts the materialising commits that failed, in every
+// partition served.
+func (p *Processor) failures() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n uint64
+	for _, pt := range p.running {
+		n += pt.store.Failures()
+	}
+	return n + p.pastFailures.Load()
+}
+
+func (p *Processor) statsLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.StatsInterval)
 	defer t.Stop()
 	for {
@@ -275,11 +249,8 @@ func (p *Processor) statsLoop(ctx context.Context, cons jetstream.Consumer) {
 			return
 		case now := <-t.C:
 			if p.metrics != nil {
-				ictx, cancel := context.WithTimeout(ctx, apiTimeout)
-				if ci, err := cons.Info(ictx); err == nil {
-					p.metrics.pending.Set(float64(ci.NumPending))
-				}
-				cancel()
+				p.metrics.pending.Set(float64(p.pending(ctx)))
+				p.own.observe(p.metrics)
 			}
 			st := p.stats.snapshot(now)
 			data, err := wire.EncodeStats(st, p.cfg.StatsJSON)
@@ -294,20 +265,47 @@ func (p *Processor) statsLoop(ctx context.Context, cons jetstream.Consumer) {
 	}
 }
 
+// pending is how many requests wait, undelivered, in the partitions this
+// process serves.
+func (p *Processor) pending(ctx context.Context) uint64 {
+	p.mu.Lock()
+	conses := make([]jetstream.Consumer, 0, len(p.running))
+	for _, pt := range p.running {
+		if c := pt.consumer(); c != nil {
+			conses = append(conses, c)
+		}
+	}
+	p.mu.Unlock()
+	var n uint64
+	for _, c := range conses {
+		ictx, cancel := context.WithTimeout(ctx, apiTimeout)
+		if ci, err := c.Info(ictx); err == nil {
+			n += ci.NumPending
+		}
+		cancel()
+	}
+	return n
+}
+
 // Stats returns the figures of the current window and starts a new one, as
 // each publication to <prefix>.stats does: a publication after a call
 // covers only what came after it. It is for a caller that owns the
 // processor's stats, such as the bench tool's in-process runs.
 func (p *Processor) Stats() wire.Stats { return p.stats.snapshot(time.Now()) }
 
-// setup creates the streams and the consumer when they are missing and
-// uses them as they are when they exist.
-func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
+// setup creates the streams when they are missing and uses them as they
+// are when they exist. The requests stream files each request under its
+// partition with a subject transform, <prefix>.req.<memory>.<op> to
+// <prefix>.part.<n>.<memory>.<op>, n = partition(memory): a stream made by
+// a version before partitions gets the transform here, once the work of
+// that version's processor is known finished (migrate.go).
+func (p *Processor) setup(ctx context.Context) error {
 	streams := []jetstream.StreamConfig{
 		{
 			Name: wire.RequestsStream, Subjects: []string{p.reqPrefix + ">"},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
-			Duplicates: 2 * time.Minute,
+			Duplicates:       2 * time.Minute,
+			SubjectTransform: p.transform(p.cfg.Partitions),
 		},
 		{
 			Name: wire.DLQStream, Subjects: []string{p.dlqPrefix + ">"},
@@ -320,35 +318,18 @@ func (p *Processor) setup(ctx context.Context) (jetstream.Consumer, error) {
 		if _, err := p.js.Stream(ctx, sc.Name); err == nil {
 			continue
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("%w: stream %s: %w", ErrSetup, sc.Name, err)
+			return fmt.Errorf("%w: stream %s: %w", ErrSetup, sc.Name, err)
 		}
 		if _, err := p.js.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil, fmt.Errorf("%w: create stream %s: %w", ErrSetup, sc.Name, err)
+			return fmt.Errorf("%w: create stream %s: %w", ErrSetup, sc.Name, err)
 		}
 		p.log.Info().Str("stream", sc.Name).Msg("stream created")
 	}
-	if err := p.store.Setup(ctx); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+	if err := durable.New(p.nc, p.js, durable.Config{Prefix: p.cfg.Prefix, Replicas: p.cfg.Replicas}).Setup(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	cons, err := p.js.Consumer(ctx, wire.RequestsStream, ConsumerName)
-	if err == nil {
-		return cons, nil
+	if err := p.migrate(ctx); err != nil {
+		return err
 	}
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("%w: consumer %s: %w", ErrSetup, ConsumerName, err)
-	}
-	cons, err = p.js.CreateConsumer(ctx, wire.RequestsStream, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       p.cfg.AckWait,
-		MaxDeliver:    p.cfg.MaxDeliver,
-		MaxAckPending: 4 * p.cfg.Batch.MaxSize,
-		FilterSubject: p.reqPrefix + ">",
-		Replicas:      max(1, p.cfg.Replicas),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: create consumer %s: %w", ErrSetup, ConsumerName, err)
-	}
-	p.log.Info().Str("consumer", ConsumerName).Msg("consumer created")
-	return cons, nil
+	return nil
 }

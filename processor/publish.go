@@ -21,7 +21,7 @@ const (
 
 // publishAndAck sends every result and dead letter of the batch, waits
 // until the server has them, then acks (or terminates) each request.
-func (p *Processor) publishAndAck() {
+func (p *partition) publishAndAck() {
 	published, pubFailed, pubErr := uint64(0), 0, error(nil)
 	gen := p.nc.Stats().Reconnects
 	for i := range p.slots {
@@ -106,7 +106,7 @@ func (p *Processor) publishAndAck() {
 	}
 	p.hook(HookAfterAck)
 	p.stats.record(&st, p.slots, p.mems.order)
-	p.metrics.observe(p.slots, p.mems.order, p.mems.reserved)
+	p.metrics.observe(p.slots, p.mems.order, p.budget.total())
 	p.log.Debug().Int("size", len(p.slots)).Uint64("errors", st.errors).Msg("batch")
 }
 
@@ -127,7 +127,7 @@ func waitPubAck(f jetstream.PubAckFuture, deadline <-chan struct{}) bool {
 
 // deadLetter is the DLQ copy of a refused request: its bytes and headers,
 // with the reason in Pelm-Error.
-func (p *Processor) deadLetter(s *slot) *nats.Msg {
+func (p *partition) deadLetter(s *slot) *nats.Msg {
 	o := &s.out
 	return p.deadLetterOf(s.msg.Headers(), s.msg.Data(), o.Seq, o.Memory, o.OpName, o.Err.Error())
 }

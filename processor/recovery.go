@@ -27,7 +27,7 @@ func (m *recoveredMsg) Metadata() (*jetstream.MsgMetadata, error) {
 		NumDelivered: 2, // it was delivered once, to the processor that died
 		Timestamp:    m.raw.Time,
 		Stream:       wire.RequestsStream,
-		Consumer:     ConsumerName,
+		Consumer:     ConsumerName, // not the name of the partition's consumer: nothing reads it
 	}, nil
 }
 func (m *recoveredMsg) Data() []byte         { return m.raw.Data }
@@ -57,60 +57,56 @@ func (m *recoveredMsg) finish() error {
 // recoveryTimeout bounds a recovery as a whole.
 const recoveryTimeout = 2 * time.Minute
 
-// recoverPending runs, before anything new is pulled, the requests that a
-// processor which died had pulled and not acknowledged. Without this
-// JetStream would redeliver them only after AckWait, behind newer requests;
-// with it they run first, in stream order, and those whose effects were
-// already durable replay their results.
-//
-// When the previous recovery itself died, the requests run one at a time,
-// each announced in the marker first; one that has died MaxDeliver times
-// goes to the DLQ with an internal error.
-func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer, b func([]jetstream.Msg)) error {
-	ci, err := cons.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: consumer info: %w", ErrSetup, err)
-	}
-	marker, err := p.store.ReadMarker(ctx)
+// recoverPending runs first, in stream order, the partition's requests that
+// a previous owner may have held: those from..upto still in the stream
+// (from its consumers), those of a recovery that died (the marker), and,
+// in a partition of memories, the requests stored before the stream
+// partitioned them. Each is run as if redelivered, and removed from the
+// stream once answered. A recovery that died is run again one request at
+// a time, and a request that died --max-deliver times goes to the DLQ.
+func (pt *partition) recoverPending(ctx context.Context, st jetstream.Stream, from, upto uint64, b func([]jetstream.Msg)) error {
+	marker, err := pt.store.ReadMarker(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 	}
-	if ci.NumAckPending == 0 {
-		if marker.From != 0 {
-			return p.store.WriteMarker(ctx, durable.Marker{})
+	if marker.From != 0 {
+		if from == 0 || marker.From < from {
+			from = marker.From
 		}
-		return nil
-	}
-	st, err := p.js.Stream(ctx, wire.RequestsStream)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrSetup, err)
+		upto = max(upto, marker.Upto)
 	}
 	var pending []*jetstream.RawStreamMsg
-	for seq := ci.AckFloor.Stream + 1; seq <= ci.Delivered.Stream; seq++ {
-		raw, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // acknowledged
+	if from != 0 && from <= upto {
+		if pending, err = pt.scan(ctx, st, from, upto, pt.subjects+">", nil); err != nil {
+			return err
 		}
+	}
+	if !pt.catchAll() {
+		legacy, err := pt.scan(ctx, st, 1, 0, pt.reqPrefix+"*.*", func(subject string) bool { return pt.owns(pt.route(subject).Memory) })
 		if err != nil {
-			return fmt.Errorf("%w: recover request %d: %w", ErrSetup, seq, err)
+			return err
 		}
-		pending = append(pending, raw)
+		pending = mergeSeq(pending, legacy)
 	}
 	if len(pending) == 0 {
-		return p.store.WriteMarker(ctx, durable.Marker{})
+		if marker.From != 0 {
+			return pt.store.WriteMarker(ctx, durable.Marker{})
+		}
+		return nil
 	}
 	isolate := false
 	for _, raw := range pending {
 		isolate = isolate || raw.Sequence == marker.From
 	}
 	if !isolate {
-		if err := p.store.WriteMarker(ctx, durable.Marker{From: pending[0].Sequence}); err != nil {
+		m := durable.Marker{From: pending[0].Sequence, Upto: pending[len(pending)-1].Sequence}
+		if err := pt.store.WriteMarker(ctx, m); err != nil {
 			return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 		}
 		var batch []jetstream.Msg
 		for _, raw := range pending {
 			batch = append(batch, &recoveredMsg{raw: raw, st: st})
-			if len(batch) == p.cfg.Batch.MaxSize {
+			if len(batch) == pt.cfg.Batch.MaxSize {
 				b(batch)
 				batch = batch[:0]
 			}
@@ -124,20 +120,60 @@ func (p *Processor) recoverPending(ctx context.Context, cons jetstream.Consumer,
 			if raw.Sequence == marker.Seq {
 				attempts = marker.Attempts + 1
 			}
-			if attempts > p.cfg.MaxDeliver {
+			if attempts > pt.cfg.MaxDeliver {
 				reason := wire.Errorf(wire.CodeInternal, "the processor died %d times running this request", attempts-1)
-				if err := p.deadLetterRaw(ctx, st, raw, reason); err != nil {
+				if err := pt.deadLetterRaw(ctx, st, raw, reason); err != nil {
 					return fmt.Errorf("%w: dead-letter request %d: %w", ErrSetup, raw.Sequence, err)
 				}
 				continue
 			}
-			if err := p.store.WriteMarker(ctx, durable.Marker{From: raw.Sequence, Seq: raw.Sequence, Attempts: attempts}); err != nil {
+			m := durable.Marker{From: raw.Sequence, Upto: pending[len(pending)-1].Sequence, Seq: raw.Sequence, Attempts: attempts}
+			if err := pt.store.WriteMarker(ctx, m); err != nil {
 				return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 			}
 			b([]jetstream.Msg{&recoveredMsg{raw: raw, st: st}})
 		}
 	}
-	p.log.Info().Int("requests", len(pending)).Bool("one_at_a_time", isolate).
+	pt.log.Info().Int("partition", pt.id).Int("requests", len(pending)).Bool("one_at_a_time", isolate).
 		Msg("requests of a processor that stopped unexpectedly recovered")
-	return p.store.WriteMarker(ctx, durable.Marker{})
+	return pt.store.WriteMarker(ctx, durable.Marker{})
+}
+
+// scan returns the messages of the requests stream on subject from seq
+// from to upto (0: to the end), those keep accepts (nil: all).
+func (pt *partition) scan(ctx context.Context, st jetstream.Stream, from, upto uint64, subject string, keep func(string) bool) ([]*jetstream.RawStreamMsg, error) {
+	var out []*jetstream.RawStreamMsg
+	for seq := from; upto == 0 || seq <= upto; {
+		raw, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: recover requests from %d: %w", ErrSetup, seq, err)
+		}
+		if upto != 0 && raw.Sequence > upto {
+			break
+		}
+		if keep == nil || keep(raw.Subject) {
+			out = append(out, raw)
+		}
+		seq = raw.Sequence + 1
+	}
+	return out, nil
+}
+
+// mergeSeq merges two lists of messages sorted by stream sequence.
+func mergeSeq(a, b []*jetstream.RawStreamMsg) []*jetstream.RawStreamMsg {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]*jetstream.RawStreamMsg, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Sequence < b[0].Sequence {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }

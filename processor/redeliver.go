@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,8 +73,11 @@ type maxDeliveries struct {
 // transient failure that never ended, or a request that crashes the
 // processor) to the DLQ with its reason, and out of the requests stream.
 func (p *Processor) watchMaxDeliveries(ctx context.Context) (*nats.Subscription, error) {
-	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + wire.RequestsStream + "." + ConsumerName
-	return p.nc.Subscribe(subject, func(m *nats.Msg) {
+	prefix := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + wire.RequestsStream + "."
+	return p.nc.Subscribe(prefix+"*", func(m *nats.Msg) {
+		if !p.serves(strings.TrimPrefix(m.Subject, prefix)) {
+			return // another process's partition: its owner moves it
+		}
 		var adv maxDeliveries
 		if err := json.Unmarshal(m.Data, &adv); err != nil {
 			p.log.Warn().Err(err).Msg("max deliveries advisory")
@@ -83,6 +87,19 @@ func (p *Processor) watchMaxDeliveries(ctx context.Context) (*nats.Subscription,
 			p.log.Error().Err(err).Uint64("seq", adv.StreamSeq).Msg("move an undeliverable request to the DLQ")
 		}
 	})
+}
+
+// serves reports whether a consumer is that of a partition this process
+// serves.
+func (p *Processor) serves(consumer string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pt := range p.running {
+		if c := pt.consumer(); c != nil && c.CachedInfo().Name == consumer {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) error {
@@ -109,7 +126,7 @@ func (p *Processor) deadLetterGivenUp(ctx context.Context, adv maxDeliveries) er
 // deadLetterRaw copies a request read back from the requests stream to the
 // DLQ, publishes its error result, and deletes it from the stream.
 func (p *Processor) deadLetterRaw(ctx context.Context, st jetstream.Stream, raw *jetstream.RawStreamMsg, e *wire.Error) error {
-	rt := wire.ParseSubject(raw.Subject, p.reqPrefix)
+	rt := p.route(raw.Subject)
 	dl := p.deadLetterOf(raw.Header, raw.Data, raw.Sequence, rt.Memory, rt.OpName, e.Error())
 	if _, err := p.js.PublishMsg(ctx, dl); err != nil {
 		return err

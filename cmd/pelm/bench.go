@@ -18,7 +18,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/bench"
 	"github.com/pelm-dev/pelm/processor"
-	"github.com/pelm-dev/pelm/wire"
 )
 
 type benchFlags struct {
@@ -276,7 +275,7 @@ func waitConsumer(ctx context.Context, nc *nats.Conn, runErr <-chan error) error
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := js.Consumer(ctx, wire.RequestsStream, processor.ConsumerName); err == nil {
+		if processor.Serving(ctx, js) {
 			return nil
 		}
 		select {

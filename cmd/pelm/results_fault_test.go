@@ -62,8 +62,7 @@ func resultsStreamRun(t *testing.T, crash string) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "pelm's consumer", func() bool {
-		_, err := js.Consumer(ctx, wire.RequestsStream, processor.ConsumerName)
-		return err == nil
+		return processor.Serving(ctx, js)
 	})
 	// A burst of stores, each with its id, published as fast as they go.
 	const n = 1200

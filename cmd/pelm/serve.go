@@ -42,6 +42,8 @@ type serveFlags struct {
 	maxMemories                  int
 	maxBytes                     byteSize
 	replicas                     int
+	partitions                   int
+	lease                        time.Duration
 	ackWait                      time.Duration
 	maxDeliver                   int
 	logLevel, logFormat          string
@@ -75,6 +77,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.statsJSON, "stats-json", false, "publish stats as JSON instead of msgpack")
 	fs.StringVar(&f.replyAllow, "reply-allow", ">", "comma-separated subject patterns a Pelm-Reply-To must match")
 	fs.IntVar(&f.replicas, "replicas", 1, "replica count of every stream and consumer pelm creates (3 on a JetStream cluster; an existing stream is used as it is)")
+	fs.IntVar(&f.partitions, "partitions", processor.DefaultPartitions, "partitions of the memories in a new requests stream (an existing one keeps its own); the processes on one prefix share them")
+	fs.DurationVar(&f.lease, "lease", processor.DefaultLease, "how long a process that stopped renewing its membership (killed, paused, cut off) keeps its partitions before the others take them over")
 	fs.IntVar(&f.maxMemories, "max-memories", processor.DefaultMaxMemories, "most memories created on demand")
 	f.maxBytes.n = defaultMaxBytes()
 	fs.Var(&f.maxBytes, "max-bytes", "RAM the memories may reserve, each at its full capacity (0: no bound); default 60% of the container's or the machine's memory")
@@ -103,6 +107,8 @@ func (f *serveFlags) config(log zerolog.Logger) (processor.Config, error) {
 		MaxMemories:   f.maxMemories,
 		MaxBytes:      f.maxBytes.n,
 		Replicas:      f.replicas,
+		Partitions:    f.partitions,
+		Lease:         f.lease,
 		AckWait:       f.ackWait,
 		MaxDeliver:    f.maxDeliver,
 		Logger:        log,

@@ -16,8 +16,11 @@ import (
 type committer struct {
 	nc   *nats.Conn
 	subj stateSubjects
-	id   string
-	n    int
+	// commitSubject is the partition's commit mark; fence adds its check.
+	commitSubject string
+	fence         func(nats.Header)
+	id            string
+	n             int
 
 	msg  nats.Msg
 	hdr  nats.Header
@@ -89,8 +92,11 @@ type commitRecord struct {
 func (c *committer) commitMsg(lastSeq uint64, mark journalMark) *nats.Msg {
 	c.n++
 	h := nats.Header{hdrBatchID: {c.id}, hdrBatchSeq: {strconv.Itoa(c.n)}, hdrCommit: {"1"}}
+	if c.fence != nil {
+		c.fence(h) // the whole batch is refused when another process fenced the partition
+	}
 	data := encodeRecord(commitRecord{Seq: lastSeq, At: time.Now().UTC(), Journal: mark})
-	return &nats.Msg{Subject: c.subj.commit(), Header: h, Data: data}
+	return &nats.Msg{Subject: c.commitSubject, Header: h, Data: data}
 }
 
 // commitAsync closes the atomic batch; the server's answer goes to reply.

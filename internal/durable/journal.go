@@ -30,7 +30,7 @@ const (
 func journalStreamConfig(prefix string) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:      JournalStream,
-		Subjects:  []string{prefix + ".journal"},
+		Subjects:  []string{prefix + ".journal", prefix + ".journal.>"},
 		Retention: jetstream.LimitsPolicy,
 		Storage:   jetstream.FileStorage,
 		Discard:   jetstream.DiscardOld,
@@ -146,6 +146,7 @@ type journalWriter struct {
 	js      jetstream.JetStream
 	subject string
 	partMax int
+	fence   func(nats.Header) // adds the partition's fence check
 	futs    []jetstream.PubAckFuture
 }
 
@@ -159,11 +160,25 @@ func (w *journalWriter) write(ctx context.Context, data []byte) (first, last uin
 		// A message of its own per part: nats.go keeps it until the ack,
 		// and sends it again on a retry.
 		msg := &nats.Msg{Subject: w.subject, Data: chunk, Header: nats.Header{hdrPart: {strconv.Itoa(i+1) + "/" + strconv.Itoa(parts)}}}
+		if w.fence != nil {
+			w.fence(msg.Header)
+		}
 		f, err := w.js.PublishMsgAsync(msg)
 		if err != nil {
 			return 0, 0, fmt.Errorf("processor: journal: %w", err)
 		}
 		w.futs = append(w.futs, f)
+		if parts > 1 {
+			// A clustered stream refuses a second message in flight with the
+			// same fence check: the parts of a long record go one by one.
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return 0, 0, fmt.Errorf("processor: journal: %w", err)
+			case <-ctx.Done():
+				return 0, 0, fmt.Errorf("processor: journal: %w", ctx.Err())
+			}
+		}
 	}
 	for i, f := range w.futs {
 		select {
@@ -344,7 +359,7 @@ func (s *Store) purgeJournal() {
 		defer cancel()
 		st, err := s.js.Stream(ctx, JournalStream)
 		if err == nil {
-			err = st.Purge(ctx, jetstream.WithPurgeSequence(keep))
+			err = st.Purge(ctx, jetstream.WithPurgeSubject(s.part.journal), jetstream.WithPurgeSequence(keep))
 		}
 		if err != nil {
 			s.log.Warn().Err(err).Uint64("below", keep).Msg("purge journal; a later purge will cover it")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -15,11 +16,12 @@ import (
 // redelivered.
 type Marker struct {
 	From     uint64 `msgpack:"from"`     // first pending request when the recovery began; 0: none running
+	Upto     uint64 `msgpack:"upto"`     // the last request the recovery covers
 	Seq      uint64 `msgpack:"seq"`      // the request being run alone, in isolation mode
 	Attempts int    `msgpack:"attempts"` // how often Seq has been run alone
 }
 
-func (s *Store) markerSubject() string { return s.subj.base + "recovering" }
+func (s *Store) markerSubject() string { return s.part.marker }
 
 // ReadMarker returns the recovery marker; the zero Marker when there is
 // none.
@@ -41,6 +43,8 @@ func (s *Store) ReadMarker(ctx context.Context) (Marker, error) {
 
 // WriteMarker stores m durably.
 func (s *Store) WriteMarker(ctx context.Context, m Marker) error {
-	_, err := s.js.Publish(ctx, s.markerSubject(), encodeRecord(m))
-	return err
+	msg := &nats.Msg{Subject: s.markerSubject(), Data: encodeRecord(m), Header: nats.Header{}}
+	s.stateFenced(msg.Header)
+	_, err := s.js.PublishMsg(ctx, msg)
+	return s.checkFenced(err)
 }

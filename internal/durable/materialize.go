@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -169,6 +170,10 @@ func (s *Store) materialize(drain bool) error {
 		if mt.sent {
 			wait := drain || len(mt.sealed) > maxSealed
 			done, err := s.collect(wait)
+			if errors.Is(err, ErrFenced) {
+				s.fenced.Store(true)
+				return err // another process owns the partition: never try again
+			}
 			if err != nil {
 				s.failures.Add(1)
 				s.log.Warn().Err(err).Msg("materialise state; will try again")
@@ -183,6 +188,9 @@ func (s *Store) materialize(drain bool) error {
 		}
 		if len(mt.sealed) == 0 || (!drain && time.Now().Before(mt.retryAt)) {
 			return nil
+		}
+		if s.fenced.Load() {
+			return ErrFenced
 		}
 		if err := s.send(mt.sealed[0]); err != nil {
 			s.failures.Add(1)
@@ -309,6 +317,9 @@ func parseCommitReply(data []byte, n int) error {
 		return fmt.Errorf("durable: commit state: bad reply %q: %w", data, err)
 	}
 	if ack.Error != nil {
+		if ack.Error.ErrCode == errCodeWrongLastSequence {
+			return fmt.Errorf("%w: commit state: %s", ErrFenced, ack.Error.Description)
+		}
 		return fmt.Errorf("durable: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
 	}
 	if ack.Count != n {
@@ -339,6 +350,9 @@ func (s *Store) resetMaterializer() {
 // runs before the epoch that follows the drop is committed, and again if
 // that commit is retried: what it deletes is then written again.
 func (s *Store) purgeMemories(mems []string) error {
+	if !s.valid() {
+		return ErrFenced // a purge cannot be fenced: never send one without the lease
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
 	defer cancel()
 	st, err := s.js.Stream(ctx, StateStream)

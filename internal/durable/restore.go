@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -94,7 +95,7 @@ func (s *Store) Restore(a Applier) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("durable: restore: %w", err)
 	}
-	switch raw, err := st.GetLastMsgForSubject(call(), s.subj.commit()); {
+	switch raw, err := st.GetLastMsgForSubject(call(), s.part.commit); {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case err != nil:
 		return Info{}, fmt.Errorf("durable: restore: %w", err)
@@ -107,9 +108,9 @@ func (s *Store) Restore(a Applier) (Info, error) {
 	}
 	// The memories' settings first: a settings record is written once per
 	// memory, but stream order could put it behind the memory's items.
-	err = s.readStream(ctx, call, StateStream, s.subj.base+"m.*.c", func(msg jetstream.Msg) error {
+	err = s.readStream(ctx, call, StateStream, []string{s.subj.base + "m.*.c"}, func(msg jetstream.Msg) error {
 		mem, kind, _, ok := s.subj.parse(msg.Subject())
-		if !ok || kind != 'c' {
+		if !ok || kind != 'c' || !s.owns(mem) {
 			return nil
 		}
 		var cfg wire.MemoryConfig
@@ -125,7 +126,11 @@ func (s *Store) Restore(a Applier) (Info, error) {
 	var order []string             // memories in the order they were first seen
 	filters := map[string]filterRecord{}
 	items := 0
-	err = s.readStream(ctx, call, StateStream, s.subj.base+"m.>", func(msg jetstream.Msg) error {
+	mems, err := s.partitionMemories(call(), st)
+	if err != nil {
+		return Info{}, err
+	}
+	err = s.readStream(ctx, call, StateStream, mems, func(msg jetstream.Msg) error {
 		mem, kind, _, ok := s.subj.parse(msg.Subject())
 		if !ok || msg.Headers().Get(hdrOp) == opDelete {
 			return nil
@@ -203,7 +208,7 @@ func (s *Store) replayJournal(ctx context.Context, call func() context.Context, 
 		first    uint64
 		replayed int
 	)
-	err := s.readStream(ctx, call, JournalStream, s.journal.subject, func(msg jetstream.Msg) error {
+	err := s.readStream(ctx, call, JournalStream, []string{s.journal.subject}, func(msg jetstream.Msg) error {
 		md, err := msg.Metadata()
 		if err != nil {
 			return err
@@ -269,7 +274,10 @@ func (s *Store) replayRecord(rec *journalRecord, first, last uint64, a Applier) 
 
 // readStream passes every message of stream on subject filter to fn, in
 // stream order.
-func (s *Store) readStream(ctx context.Context, call func() context.Context, stream, filter string, fn func(jetstream.Msg) error) error {
+func (s *Store) readStream(ctx context.Context, call func() context.Context, stream string, filters []string, fn func(jetstream.Msg) error) error {
+	if len(filters) == 0 {
+		return nil
+	}
 	st, err := s.js.Stream(call(), stream) // asks the server for the stream's info
 	if err != nil {
 		return fmt.Errorf("durable: restore: %w", err)
@@ -277,7 +285,7 @@ func (s *Store) readStream(ctx context.Context, call func() context.Context, str
 	if st.CachedInfo().State.Msgs == 0 {
 		return nil
 	}
-	cons, err := s.js.OrderedConsumer(call(), stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	cons, err := s.js.OrderedConsumer(call(), stream, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
 	if err != nil {
 		return fmt.Errorf("durable: restore: %w", err)
 	}
@@ -347,4 +355,26 @@ func (s *Store) forgetAckedDone(ctx context.Context) error {
 		s.confirmed(seq)
 	}
 	return nil
+}
+
+// partitionMemories returns the subject filters of the partition's
+// memories in the state stream: every memory with settings or a filter
+// record (a memory with items has both) that the partition owns.
+func (s *Store) partitionMemories(ctx context.Context, st jetstream.Stream) ([]string, error) {
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(s.subj.base+"m.*.*"))
+	if err != nil {
+		return nil, fmt.Errorf("durable: restore: list memories: %w", err)
+	}
+	seen := map[string]bool{}
+	var filters []string
+	for subj := range info.State.Subjects {
+		mem, kind, _, ok := s.subj.parse(subj)
+		if !ok || (kind != 'c' && kind != 'f') || seen[mem] || !s.owns(mem) {
+			continue
+		}
+		seen[mem] = true
+		filters = append(filters, s.subj.memory(mem))
+	}
+	slices.Sort(filters)
+	return filters, nil
 }

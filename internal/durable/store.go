@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,17 @@ type Config struct {
 	Replicas int
 
 	Logger zerolog.Logger // zero value: no logging
+
+	// Partition is the partition of the memories this store keeps: its
+	// journal, commit mark, recovery marker and fences are its own.
+	Partition int
+	// Owns reports whether a memory belongs to the partition; Restore
+	// reads only those. Nil: every memory.
+	Owns func(memory string) bool
+	// Valid reports whether the process still holds its lease on the
+	// partition. It guards the writes the server cannot fence (purges).
+	// Nil: always.
+	Valid func() bool
 }
 
 // Store is the durable side of the batch loop: the journal, the
@@ -47,6 +59,10 @@ type Store struct {
 	js   jetstream.JetStream
 	log  zerolog.Logger
 	subj stateSubjects
+	part partitionSubjects
+
+	fence  fence       // what every write of the partition checks
+	fenced atomic.Bool // the server refused a write: another process fenced the partition
 
 	journal journalWriter
 	jenc    recordEncoder
@@ -87,11 +103,12 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) *Store {
 	s := &Store{
 		cfg: cfg, nc: nc, js: js, log: cfg.Logger,
 		subj: stateSubjects{base: cfg.Prefix + ".state."},
+		part: newPartitionSubjects(cfg.Prefix, cfg.Partition),
 		done: map[uint64]*doneEntry{},
 	}
-	s.journal = journalWriter{js: js, subject: cfg.Prefix + ".journal", partMax: int(nc.MaxPayload()) - 1024}
+	s.journal = journalWriter{js: js, subject: s.part.journal, partMax: int(nc.MaxPayload()) - 1024, fence: s.journalFenced}
 	s.mat = materializer{every: cfg.MaterializeEvery, open: &epoch{}}
-	s.mat.committer = committer{nc: nc, subj: s.subj}
+	s.mat.committer = committer{nc: nc, subj: s.subj, commitSubject: s.part.commit, fence: s.stateFenced}
 	return s
 }
 
@@ -100,7 +117,10 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) *Store {
 func (s *Store) Setup(ctx context.Context) error {
 	for _, sc := range []jetstream.StreamConfig{stateStreamConfig(s.cfg.Prefix), journalStreamConfig(s.cfg.Prefix)} {
 		sc.Replicas = max(1, s.cfg.Replicas)
-		if _, err := s.js.Stream(ctx, sc.Name); err == nil {
+		if st, err := s.js.Stream(ctx, sc.Name); err == nil {
+			if err := addSubjects(ctx, s.js, st, sc.Subjects); err != nil {
+				return fmt.Errorf("durable: stream %s: %w", sc.Name, err)
+			}
 			continue
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("durable: stream %s: %w", sc.Name, err)
@@ -185,9 +205,12 @@ func (s *Store) Append(ctx context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	if s.fenced.Load() {
+		return ErrFenced
+	}
 	first, last, err := s.journal.write(ctx, s.encodeJournal(entries))
 	if err != nil {
-		return err
+		return s.checkFenced(err)
 	}
 	rec := &heldRecord{first: first, last: last, entries: len(entries), unconfirmed: len(entries)}
 	s.jrecs = append(s.jrecs, rec)
@@ -279,3 +302,23 @@ func (s *Store) Failures() uint64 { return s.failures.Load() }
 // SetMaterializeEvery changes Config.MaterializeEvery; for tests, before
 // the first Append.
 func (s *Store) SetMaterializeEvery(d time.Duration) { s.mat.every = d }
+
+// addSubjects adds to an existing stream the subjects of want it lacks: a
+// journal made by a version before partitions had one subject.
+func addSubjects(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, want []string) error {
+	cfg := st.CachedInfo().Config
+	missing := false
+	for _, w := range want {
+		missing = missing || !slices.Contains(cfg.Subjects, w)
+	}
+	if !missing {
+		return nil
+	}
+	for _, w := range want {
+		if !slices.Contains(cfg.Subjects, w) {
+			cfg.Subjects = append(cfg.Subjects, w)
+		}
+	}
+	_, err := js.UpdateStream(ctx, cfg)
+	return err
+}

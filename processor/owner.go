@@ -1,0 +1,424 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Buckets of the processes on one prefix. PELM_MEMBERS holds one key per
+// live process, put again every lease/4; the bucket's max age is the
+// lease, so the key of a process that stopped putting it (killed, paused,
+// cut off) is gone a lease after its last put. PELM_OWNERS holds, per
+// partition, the member that serves it; it changes only by compare and
+// swap on its revision.
+const (
+	MembersBucket = "PELM_MEMBERS"
+	OwnersBucket  = "PELM_OWNERS"
+
+	// reconcileEvery is how often a process compares what it serves with
+	// what it should.
+	reconcileEvery = 250 * time.Millisecond
+	// retryAfter is how long a partition whose serving failed waits before
+	// this process tries it again.
+	retryAfter = 2 * time.Second
+)
+
+// owner is the process's part in sharing the partitions: its membership,
+// its lease, and the partitions it serves.
+//
+// Safety does not rest on the lease. Every write of a partition (journal,
+// state, recovery marker) carries a fence check the server enforces
+// (internal/durable), and a new owner deletes its predecessor's consumer,
+// so a process that lost a partition can neither write it nor pull or ack
+// its requests. The lease stops what the server cannot fence: a result's
+// core publish and a purge. A process publishes nothing once it has not
+// renewed its membership for 3/4 of the lease, while the others wait the
+// whole lease (the key's max age) before they take over.
+type owner struct {
+	p     *Processor
+	id    string
+	lease time.Duration
+	epoch time.Time // the base of held, on the monotonic clock
+
+	members, owners jetstream.KeyValue
+	held            atomic.Int64 // the lease holds until epoch + held
+
+	mu      sync.Mutex
+	records map[int]ownerRecord // PELM_OWNERS as the watcher last saw it
+	kick    chan struct{}
+
+	runs    map[int]*run
+	retryAt map[int]time.Time
+	wg      sync.WaitGroup
+
+	handovers atomic.Uint64
+	unowned   atomic.Int64 // partitions no live member owns, at the last reconcile
+	wanted    atomic.Int64 // partitions given to this process, at the last reconcile; -1 before the first
+}
+
+type ownerRecord struct {
+	member   string
+	revision uint64
+}
+
+// run is a partition being served.
+type run struct {
+	pt        *partition
+	cancel    context.CancelFunc
+	done      chan struct{}
+	revision  uint64 // of its PELM_OWNERS key when this process took it
+	releasing bool   // handed back on purpose: delete the key once stopped
+	err       error
+}
+
+// member is the value of a PELM_MEMBERS key, for people reading it.
+type member struct {
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+}
+
+func newOwner(ctx context.Context, p *Processor) (*owner, error) {
+	o := &owner{p: p, id: nuid.Next(), lease: p.cfg.Lease, epoch: time.Now(),
+		records: map[int]ownerRecord{}, kick: make(chan struct{}, 1), runs: map[int]*run{}, retryAt: map[int]time.Time{}}
+	o.wanted.Store(-1)
+	var err error
+	o.members, err = bucket(ctx, p.js, jetstream.KeyValueConfig{Bucket: MembersBucket, TTL: o.lease,
+		Description: "pelm: the processes serving the prefix", Replicas: max(1, p.cfg.Replicas), Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, err
+	}
+	if st, err := o.members.Status(ctx); err == nil && st.TTL() > 0 && st.TTL() != o.lease {
+		// The bucket was made with another lease: the bucket decides when
+		// the others take over, so it is the lease.
+		p.log.Warn().Dur("lease", st.TTL()).Dur("flag", o.lease).Msg("the members bucket's lease differs from --lease: using the bucket's")
+		o.lease = st.TTL()
+	}
+	o.owners, err = bucket(ctx, p.js, jetstream.KeyValueConfig{Bucket: OwnersBucket,
+		Description: "pelm: the process serving each partition", Replicas: max(1, p.cfg.Replicas), Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, err
+	}
+	if err := o.heartbeat(ctx); err != nil {
+		return nil, fmt.Errorf("%w: join: %w", ErrSetup, err)
+	}
+	return o, nil
+}
+
+// bucket binds a key-value bucket, making it when it is missing.
+func bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: bucket %s: %w", ErrSetup, cfg.Bucket, err)
+	}
+	return kv, nil
+}
+
+func (o *owner) now() int64 { return int64(time.Since(o.epoch)) }
+
+// valid reports whether the process holds its lease.
+func (o *owner) valid() bool { return o.now() < o.held.Load() }
+
+// heartbeat renews the membership; the lease then holds for 3/4 of the
+// lease from when the put was sent.
+func (o *owner) heartbeat(ctx context.Context) error {
+	sent := o.now()
+	host, _ := os.Hostname()
+	val, _ := json.Marshal(member{Host: host, PID: os.Getpid(), Started: o.epoch.UTC()})
+	ctx, cancel := context.WithTimeout(ctx, o.lease/4)
+	defer cancel()
+	if _, err := o.members.Put(ctx, o.id, val); err != nil {
+		return err
+	}
+	o.held.Store(sent + int64(o.lease*3/4))
+	return nil
+}
+
+// run serves partitions until ctx is done, then hands them all back.
+func (o *owner) run(ctx context.Context) error {
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer func() {
+		stopWatch()
+		o.wg.Wait()
+	}()
+	if err := o.watch(wctx); err != nil {
+		return err
+	}
+	tick := time.NewTicker(reconcileEvery)
+	defer tick.Stop()
+	beat := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			o.stopAll()
+			dctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+			_ = o.members.Delete(dctx, o.id) // the others need not wait out the lease
+			cancel()
+			return nil
+		case <-tick.C:
+		case <-o.kick:
+		}
+		if o.p.nc.IsClosed() {
+			for _, r := range o.runs {
+				r.pt.lose() // nothing can be written or acked any more
+			}
+			o.stopAll()
+			return fmt.Errorf("processor: %w", nats.ErrConnectionClosed)
+		}
+		if time.Since(beat) >= o.lease/4 || !o.valid() {
+			if err := o.heartbeat(ctx); err != nil {
+				o.p.log.Warn().Err(err).Msg("renew membership")
+			} else {
+				beat = time.Now()
+			}
+		}
+		o.reconcile(ctx)
+	}
+}
+
+// watch keeps records up to date from PELM_OWNERS, and kicks a reconcile
+// on every change.
+func (o *owner) watch(ctx context.Context) error {
+	w, err := o.owners.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: watch %s: %w", ErrSetup, OwnersBucket, err)
+	}
+	o.wg.Go(func() {
+		defer func() { _ = w.Stop() }()
+		for e := range w.Updates() {
+			if e == nil {
+				continue // the end of the initial values
+			}
+			k, ok := partitionKey(e.Key())
+			if !ok {
+				continue
+			}
+			o.mu.Lock()
+			if e.Operation() == jetstream.KeyValuePut {
+				o.records[k] = ownerRecord{member: string(e.Value()), revision: e.Revision()}
+			} else {
+				delete(o.records, k)
+			}
+			o.mu.Unlock()
+			select {
+			case o.kick <- struct{}{}:
+			default:
+			}
+		}
+	})
+	return nil
+}
+
+func ownerKey(k int) string { return "p." + strconv.Itoa(k) }
+
+func partitionKey(key string) (int, bool) {
+	s, ok := strings.CutPrefix(key, "p.")
+	if !ok {
+		return 0, false
+	}
+	k, err := strconv.Atoi(s)
+	return k, err == nil
+}
+
+// reconcile starts the partitions this process should serve and may take,
+// hands back those it should not serve, and stops at once those another
+// process took.
+func (o *owner) reconcile(ctx context.Context) {
+	o.reap()
+	if !o.valid() {
+		// The lease lapsed: another process may already serve these.
+		for _, r := range o.runs {
+			r.pt.lose()
+			r.cancel()
+		}
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	keys, err := o.members.Keys(lctx)
+	cancel()
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		o.p.log.Warn().Err(err).Msg("list members")
+		return
+	}
+	live := map[string]bool{}
+	for _, k := range keys {
+		live[k] = true
+	}
+	live[o.id] = true // held: the put may just not be listed yet
+	members := make([]string, 0, len(live))
+	for k := range live {
+		members = append(members, k)
+	}
+	want := assign(o.p.parts+1, members)
+	wanted := 0
+	for _, m := range want {
+		if m == o.id {
+			wanted++
+		}
+	}
+	o.wanted.Store(int64(wanted))
+	o.mu.Lock()
+	records := make(map[int]ownerRecord, len(o.records))
+	for k, r := range o.records {
+		records[k] = r
+	}
+	o.mu.Unlock()
+	unowned := 0
+	for k := 0; k <= o.p.parts; k++ {
+		if rec, has := records[k]; !has || !live[rec.member] {
+			unowned++
+		}
+	}
+	o.unowned.Store(int64(unowned))
+	for k := 0; k <= o.p.parts; k++ {
+		rec, has := records[k]
+		mine := want[k] == o.id
+		if r := o.runs[k]; r != nil {
+			switch {
+			case has && rec.member != o.id:
+				r.pt.lose() // taken over
+				r.cancel()
+			case !mine && !r.releasing:
+				r.releasing = true
+				r.cancel()
+			}
+			continue
+		}
+		if !mine {
+			if has && rec.member == o.id {
+				o.release(ctx, k, rec.revision)
+			}
+			continue
+		}
+		if time.Now().Before(o.retryAt[k]) {
+			continue
+		}
+		rev, ok := o.take(ctx, k, rec, has, live)
+		if ok {
+			o.start(ctx, k, rev)
+		}
+	}
+}
+
+// take claims partition k in PELM_OWNERS when it is free, or its owner is
+// no longer a member.
+func (o *owner) take(ctx context.Context, k int, rec ownerRecord, has bool, live map[string]bool) (uint64, bool) {
+	cctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	var (
+		rev uint64
+		err error
+	)
+	switch {
+	case !has:
+		rev, err = o.owners.Create(cctx, ownerKey(k), []byte(o.id))
+	case rec.member == o.id:
+		return rec.revision, true
+	case !live[rec.member]:
+		rev, err = o.owners.Update(cctx, ownerKey(k), []byte(o.id), rec.revision)
+	default:
+		return 0, false // its owner is alive: it hands it back
+	}
+	if err != nil {
+		return 0, false // another process was quicker, or the watcher is behind
+	}
+	return rev, true
+}
+
+// release deletes this process's claim on partition k.
+func (o *owner) release(ctx context.Context, k int, rev uint64) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
+	defer cancel()
+	if err := o.owners.Delete(dctx, ownerKey(k), jetstream.LastRevision(rev)); err != nil {
+		o.p.log.Debug().Err(err).Int("partition", k).Msg("hand back partition")
+	}
+}
+
+// start serves partition k on a goroutine of its own.
+func (o *owner) start(ctx context.Context, k int, rev uint64) {
+	pt := o.p.newPartition(k)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r := &run{pt: pt, cancel: cancel, done: make(chan struct{}), revision: rev}
+	o.runs[k] = r
+	o.p.mu.Lock()
+	o.p.running[k] = pt
+	o.p.mu.Unlock()
+	o.handovers.Add(1)
+	o.p.log.Info().Int("partition", k).Msg("serving partition")
+	o.wg.Go(func() {
+		defer close(r.done)
+		r.err = pt.serve(rctx)
+		select {
+		case o.kick <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// reap collects the partitions that stopped.
+func (o *owner) reap() {
+	for k, r := range o.runs {
+		select {
+		case <-r.done:
+		default:
+			continue
+		}
+		o.finish(k, r)
+	}
+}
+
+// finish forgets a stopped partition, handing its key back when it
+// stopped on purpose.
+func (o *owner) finish(k int, r *run) {
+	delete(o.runs, k)
+	o.p.mu.Lock()
+	delete(o.p.running, k)
+	o.p.mu.Unlock()
+	switch {
+	case r.pt.lost.Load():
+	case r.err != nil:
+		o.p.log.Error().Err(r.err).Int("partition", k).Msg("serving partition failed; trying again shortly")
+		o.retryAt[k] = time.Now().Add(retryAfter)
+	case r.releasing:
+		o.release(context.Background(), k, r.revision)
+		o.p.log.Info().Int("partition", k).Msg("partition handed back")
+	}
+}
+
+// stopAll hands every partition back and waits for them.
+func (o *owner) stopAll() {
+	for _, r := range o.runs {
+		r.releasing = true
+		r.cancel()
+	}
+	for k, r := range o.runs {
+		<-r.done
+		o.finish(k, r)
+	}
+}
+
+// observe sets the ownership gauges.
+func (o *owner) observe(m *promMetrics) {
+	o.p.mu.Lock()
+	n := len(o.p.running)
+	o.p.mu.Unlock()
+	m.ownership(n, o.p.parts+1, int(o.unowned.Load()))
+}
