@@ -19,16 +19,19 @@ import (
 //
 // The subjects of every stream are listed at start, again when JetStream
 // announces that a stream was created, updated or deleted, and every
-// captureRefresh in case an announcement was missed; the batch loop
-// matches subjects against them, caching what it found per subject.
+// captureRefresh in case an announcement was missed; each partition's
+// batch loop matches subjects against them, caching what it found per
+// subject (captureCache).
 type captures struct {
 	js       jetstream.JetStream
 	patterns atomic.Pointer[[]string] // the subjects of every stream
 	gen      atomic.Uint64            // bumped when patterns change
 	changed  chan struct{}            // a stream changed: list them again
+}
 
-	// the batch loop's
-	seen  uint64 // gen the cache was made from
+// captureCache is one batch loop's memory of which subjects are captured.
+type captureCache struct {
+	seen  uint64 // captures.gen the cache was made from
 	cache map[string]bool
 }
 
@@ -38,7 +41,7 @@ const (
 )
 
 func newCaptures(js jetstream.JetStream) *captures {
-	c := &captures{js: js, changed: make(chan struct{}, 1), cache: map[string]bool{}}
+	c := &captures{js: js, changed: make(chan struct{}, 1)}
 	c.patterns.Store(&[]string{})
 	return c
 }
@@ -88,17 +91,21 @@ func (c *captures) loop(ctx context.Context, log func(error)) {
 	}
 }
 
-// captured reports whether a stream captures subject. Batch loop only.
-func (c *captures) captured(subject string) bool {
-	if g := c.gen.Load(); g != c.seen || len(c.cache) >= captureCacheMax {
-		clear(c.cache)
-		c.seen = g
+// captured reports whether a stream captures subject, through the
+// cache of the calling batch loop.
+func (c *captures) captured(cc *captureCache, subject string) bool {
+	if g := c.gen.Load(); g != cc.seen || len(cc.cache) >= captureCacheMax || cc.cache == nil {
+		if cc.cache == nil {
+			cc.cache = map[string]bool{}
+		}
+		clear(cc.cache)
+		cc.seen = g
 	}
-	if v, ok := c.cache[subject]; ok {
+	if v, ok := cc.cache[subject]; ok {
 		return v
 	}
 	v := c.match(subject)
-	c.cache[subject] = v
+	cc.cache[subject] = v
 	return v
 }
 

@@ -36,7 +36,8 @@ type partition struct {
 	serving atomic.Bool // restored, recovered and consuming
 	lost    atomic.Bool // another process owns it now: write and publish nothing more
 
-	backlog [2]int // journal records and epochs last reported to the metrics
+	backlog  [2]int       // journal records and epochs last reported to the metrics
+	capCache captureCache // which result subjects a stream keeps, as this loop last looked
 
 	// batch scratch, reused
 	slots      []slot

@@ -33,7 +33,7 @@ func (p *partition) publishAndAck() {
 			p.pubHdr.set(o.ReqID, o.Seq, o.ContentType())
 		}
 		s.resAck, s.resLost, s.dlqAck = nil, false, nil
-		if p.caps.captured(s.subject) {
+		if p.caps.captured(&p.capCache, s.subject) {
 			// A stream stores it: publish through JetStream and wait for
 			// the stream's PubAck before the ack. nats.go keeps the message
 			// until then (and sends it again on a retry): it gets its own.

@@ -74,7 +74,7 @@ type faultEnv struct {
 
 	proc   *exec.Cmd
 	exited chan error
-	logs   *bytes.Buffer
+	logs   *syncBuffer
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
@@ -166,20 +166,66 @@ func (f *faultEnv) stopServer() {
 	}
 }
 
+// faultLease is the --lease of the fault tests' processes: a process
+// killed -9 keeps its partitions that long.
+const faultLease = 3 * time.Second
+
 // startPelm runs `pelm serve` against the server, with extra environment.
 func (f *faultEnv) startPelm(env ...string) {
 	f.t.Helper()
+	c := f.spawn(env...)
+	f.proc, f.exited, f.logs = c.cmd, c.exited, c.logs
+}
+
+// child is one `pelm serve` process.
+type child struct {
+	cmd    *exec.Cmd
+	exited chan error    // its exit, once: startPelm's waiters read it
+	done   chan struct{} // closed when it has exited
+	logs   *syncBuffer
+}
+
+// spawn starts a `pelm serve` process against the server.
+func (f *faultEnv) spawn(env ...string) *child {
+	f.t.Helper()
 	cmd := exec.Command(pelmBinary(f.t), "serve", "--nats-url", "nats://127.0.0.1:"+strconv.Itoa(f.port),
 		"--dim", strconv.Itoa(faultDim), "--capacity", "100000", "--batch-max", "32", "--ack-wait", "3s",
-		"--stats-interval", "1h", "--log-level", "info", "--http-listen", "")
+		"--lease", faultLease.String(), "--stats-interval", "1h", "--log-level", "info", "--http-listen", "")
 	cmd.Env = append(os.Environ(), env...)
-	f.logs = &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = f.logs, f.logs
+	c := &child{cmd: cmd, exited: make(chan error, 1), done: make(chan struct{}), logs: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = c.logs, c.logs
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)
 	}
-	f.proc, f.exited = cmd, make(chan error, 1)
-	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(cmd, f.exited)
+	go func() {
+		err := cmd.Wait()
+		close(c.done)
+		c.exited <- err
+	}()
+	f.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.done
+	})
+	return c
+}
+
+// syncBuffer is a bytes.Buffer that a child's output and the test may use
+// at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // waitExit waits for the child to end and reports whether SIGKILL ended it.
@@ -249,6 +295,7 @@ func (f *faultEnv) killPelm() {
 
 // spec is one request of a fault test's load.
 type spec struct {
+	mem   string // "" means "m"
 	op    string
 	id    string
 	vec   []float64
@@ -296,6 +343,13 @@ func makeLoad(seed uint64, n int, upserts bool) []*spec {
 	return out
 }
 
+func (s *spec) memory() string {
+	if s.mem == "" {
+		return "m"
+	}
+	return s.mem
+}
+
 func (s *spec) body(t *testing.T) []byte {
 	m := map[string]any{}
 	switch s.op {
@@ -318,7 +372,7 @@ func (s *spec) body(t *testing.T) []byte {
 func (f *faultEnv) publish(load []*spec, pace time.Duration) {
 	f.t.Helper()
 	for i, s := range load {
-		msg := nats.NewMsg("pelm.req.m." + s.op)
+		msg := nats.NewMsg("pelm.req." + s.memory() + "." + s.op)
 		msg.Data = s.body(f.t)
 		msg.Header.Set(wire.HeaderMsgID, s.msgID)
 		ack, err := f.publishRetry(msg)
@@ -465,29 +519,38 @@ func (f *faultEnv) check(load []*spec, ordered bool) counts {
 	f.mu.Unlock()
 
 	snap := f.durable()
-	got := snap["m"]
+	byMem := map[string][]*spec{}
+	for _, s := range load {
+		byMem[s.memory()] = append(byMem[s.memory()], s)
+	}
+	for mem, sub := range byMem {
+		f.checkMemory(mem, sub, snap[mem], ordered, &c)
+	}
+	return c
+}
+
+// checkMemory checks one memory's durable state against its requests.
+func (f *faultEnv) checkMemory(mem string, load []*spec, got processor.MemorySnapshot, ordered bool, c *counts) {
+	f.t.Helper()
 	ref := reference(load, ordered)
-	c.stores, c.storedItems = ref.stores, len(got.Items)
+	c.stores += ref.stores
+	c.storedItems += len(got.Items)
 	if ordered {
 		if len(got.Items) != len(ref.items) {
-			f.t.Fatalf("memory holds %d items, the reference %d", len(got.Items), len(ref.items))
+			f.t.Fatalf("memory %s holds %d items, the reference %d", mem, len(got.Items), len(ref.items))
 		}
 		for i, it := range got.Items {
 			if it.ID != ref.items[i].id {
-				f.t.Fatalf("item %d is %s, the reference has %s", i, it.ID, ref.items[i].id)
+				f.t.Fatalf("memory %s: item %d is %s, the reference has %s", mem, i, it.ID, ref.items[i].id)
 			}
 		}
 		if got.Filter.Threshold != ref.filter.Threshold || math.Abs(got.Filter.EMA-ref.filter.EMA) > 1e-12 {
-			f.t.Errorf("filter %+v, the reference %+v", got.Filter, ref.filter)
+			f.t.Errorf("memory %s: filter %+v, the reference %+v", mem, got.Filter, ref.filter)
 		}
 	}
 	// Whatever the order, the items are those of the accepted stores the
 	// results report, not forgotten, with the request's content.
 	want := map[string]*spec{}
-	byID := map[string]*spec{}
-	for _, s := range load {
-		byID[s.id] = s
-	}
 	f.mu.Lock()
 	for _, s := range sortedBySeq(load) {
 		var r struct {
@@ -502,26 +565,25 @@ func (f *faultEnv) check(load []*spec, ordered bool) counts {
 			want[s.id] = s
 		case s.op == "forget" && r.Found:
 			if _, ok := want[s.id]; !ok && ordered {
-				f.t.Errorf("forget %s found an item no accepted store made", s.id)
+				f.t.Errorf("memory %s: forget %s found an item no accepted store made", mem, s.id)
 			}
 			delete(want, s.id)
 		}
 	}
 	f.mu.Unlock()
 	if len(got.Items) != len(want) {
-		f.t.Errorf("memory holds %d items, the results say %d", len(got.Items), len(want))
+		f.t.Errorf("memory %s holds %d items, the results say %d", mem, len(got.Items), len(want))
 	}
 	for _, it := range got.Items {
 		s := want[it.ID]
 		if s == nil {
-			f.t.Errorf("item %s is in the memory but no result says it was stored", it.ID)
+			f.t.Errorf("memory %s: item %s is in the memory but no result says it was stored", mem, it.ID)
 			continue
 		}
 		if it.Phase != s.phase || !sameDirection(it.Vector, s.vec) {
-			f.t.Errorf("item %s differs from its request", it.ID)
+			f.t.Errorf("memory %s: item %s differs from its request", mem, it.ID)
 		}
 	}
-	return c
 }
 
 // sameAnswer compares two results of one request. A request that changed

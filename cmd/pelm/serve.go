@@ -172,7 +172,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Hook, err = testHook(os.Getenv("PELM_TEST_CRASH"), os.Getenv("PELM_TEST_DELAY"), os.Getenv("PELM_TEST_POISON")); err != nil {
+	if cfg.Hook, err = testHook(os.Getenv("PELM_TEST_CRASH"), os.Getenv("PELM_TEST_DELAY"), os.Getenv("PELM_TEST_POISON"), os.Getenv("PELM_TEST_STOP")); err != nil {
 		return err
 	}
 

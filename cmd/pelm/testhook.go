@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,11 +19,13 @@ import (
 //	PELM_TEST_DELAY=<point>:<duration> sleep there, every time
 //	PELM_TEST_POISON=<id>             SIGKILL this process whenever a request
 //	                                  with that id is about to run
+//	PELM_TEST_STOP=<point>:<n>        SIGSTOP this process the n-th time a batch
+//	                                  loop reaches point (a test sends SIGCONT)
 //
 // Points are processor.HookAfterPull, HookAfterPersist, HookAfterPublish,
 // HookBeforeAck and HookAfterAck. With none set it returns nil.
-func testHook(crash, delay, poison string) (func(string), error) {
-	if crash == "" && delay == "" && poison == "" {
+func testHook(crash, delay, poison, stop string) (func(string), error) {
+	if crash == "" && delay == "" && poison == "" && stop == "" {
 		return nil, nil
 	}
 	valid := map[string]bool{processor.HookAfterPull: true, processor.HookAfterPersist: true,
@@ -47,6 +50,17 @@ func testHook(crash, delay, poison string) (func(string), error) {
 			return nil, fmt.Errorf("PELM_TEST_CRASH=%q: want a count of at least 1", crash)
 		}
 	}
+	var stopPoint string
+	var stopAt int
+	if stop != "" {
+		var arg string
+		if stopPoint, arg, err = split("PELM_TEST_STOP", stop); err != nil {
+			return nil, err
+		}
+		if stopAt, err = strconv.Atoi(arg); err != nil || stopAt < 1 {
+			return nil, fmt.Errorf("PELM_TEST_STOP=%q: want a count of at least 1", stop)
+		}
+	}
 	if delay != "" {
 		var arg string
 		if delayPoint, arg, err = split("PELM_TEST_DELAY", delay); err != nil {
@@ -56,9 +70,12 @@ func testHook(crash, delay, poison string) (func(string), error) {
 			return nil, fmt.Errorf("PELM_TEST_DELAY=%q: %w", delay, err)
 		}
 	}
-	seen := 0 // the hook runs on the batch goroutine only
+	var seen, stops atomic.Int64 // the batch loops of several partitions call the hook
 	poisonPoint := processor.HookRequest + poison
 	return func(point string) {
+		if point == stopPoint && stops.Add(1) == int64(stopAt) {
+			_ = syscall.Kill(syscall.Getpid(), syscall.SIGSTOP)
+		}
 		if poison != "" && point == poisonPoint {
 			_ = syscall.Kill(syscall.Getpid(), syscall.SIGKILL)
 			select {}
@@ -67,7 +84,7 @@ func testHook(crash, delay, poison string) (func(string), error) {
 			time.Sleep(pause)
 		}
 		if point == crashPoint {
-			if seen++; seen == crashAt {
+			if seen.Add(1) == int64(crashAt) {
 				_ = syscall.Kill(syscall.Getpid(), syscall.SIGKILL)
 				select {} // the signal is on its way
 			}

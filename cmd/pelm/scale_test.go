@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pelm-dev/pelm/processor"
+)
+
+// The scale-out tests run several `pelm serve` processes on one server and
+// 16 memories, fault them (kill -9, SIGTERM, SIGSTOP past the lease, a
+// process joining), and check with the fault suite's checker: every
+// request answered, no double effect, every memory equal to a one-by-one
+// reference in stream order (PROTOCOL.md, Order, holds across handovers).
+
+func scaleSeeds() []uint64 {
+	if testing.Short() {
+		return []uint64{1}
+	}
+	return []uint64{1, 2, 3}
+}
+
+const scaleMemories = 16
+
+// makeScaleLoad draws n requests over the memories m0..m15.
+func makeScaleLoad(seed uint64, n int) []*spec {
+	load := makeLoad(seed, n, true)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for _, s := range load {
+		s.mem = "m" + strconv.Itoa(rng.IntN(scaleMemories))
+	}
+	return load
+}
+
+func scaleLoadSize() int {
+	if testing.Short() {
+		return 400
+	}
+	return 1200
+}
+
+// stopAll ends the processes (SIGTERM) so that check reads what they left.
+func (f *faultEnv) stopAll(cs ...*child) {
+	f.t.Helper()
+	for _, c := range cs {
+		_ = c.cmd.Process.Signal(syscall.SIGCONT) // a stopped one must run to stop
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range cs {
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			_ = c.cmd.Process.Kill()
+			f.t.Errorf("a pelm did not stop within 30s of SIGTERM\n%s", c.logs)
+		}
+	}
+}
+
+// owners reads PELM_OWNERS: how many partitions each member serves.
+func (f *faultEnv) owners() map[string]int {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := f.js.KeyValue(ctx, processor.OwnersBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil // no process has made it yet
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]int{}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if err == nil {
+			out[string(e.Value())]++
+		}
+	}
+	return out
+}
+
+// waitShared waits until n processes each serve a share of the partitions.
+func (f *faultEnv) waitShared(n int, d time.Duration, cs ...*child) {
+	f.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		own := f.owners()
+		total, least := 0, 1<<30
+		for _, c := range own {
+			total += c
+			least = min(least, c)
+		}
+		if len(own) == n && total == processor.DefaultPartitions+1 && least >= (processor.DefaultPartitions+1)/n-1 &&
+			processor.Serving(context.Background(), f.js) {
+			return
+		}
+		if time.Now().After(deadline) {
+			var logs strings.Builder
+			for _, c := range cs {
+				logs.WriteString(c.logs.String())
+			}
+			f.t.Fatalf("%d processes did not share the partitions within %v: %v\n%s", n, d, own, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestScaleShare runs two, then three processes: each serves a share, and
+// the memories answer as one process would.
+func TestScaleShare(t *testing.T) {
+	for _, seed := range scaleSeeds() {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			f := newFaultEnv(t)
+			load := makeScaleLoad(seed, scaleLoadSize())
+			a, b := f.spawn(), f.spawn()
+			f.waitShared(2, 30*time.Second, a, b)
+			f.publish(load[:len(load)/2], 0)
+			f.waitResults(load[:len(load)/2], 60*time.Second)
+			c := f.spawn()
+			f.waitShared(3, 30*time.Second, a, b, c)
+			f.publish(load[len(load)/2:], 0)
+			f.waitResults(load, 60*time.Second)
+			f.stopAll(a, b, c)
+			t.Logf("%v", f.check(load, true))
+		})
+	}
+}
+
+// TestScaleKill kills one of three processes (SIGKILL or SIGTERM) while a
+// burst runs: the others take its partitions over and nothing is lost,
+// done twice or run out of order.
+func TestScaleKill(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		for _, seed := range scaleSeeds() {
+			t.Run(fmt.Sprint(sig, "/seed", seed), func(t *testing.T) {
+				f := newFaultEnv(t)
+				load := makeScaleLoad(seed, scaleLoadSize())
+				cs := []*child{f.spawn(), f.spawn(), f.spawn()}
+				f.waitShared(3, 30*time.Second, cs...)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					f.publish(load, time.Millisecond)
+				}()
+				f.waitResultCount(len(load)/3, 60*time.Second)
+				victim := cs[int(seed)%3]
+				_ = victim.cmd.Process.Signal(sig)
+				<-victim.done
+				<-done
+				f.waitResults(load, 60*time.Second)
+				f.stopAll(cs...)
+				t.Logf("%v", f.check(load, true))
+			})
+		}
+	}
+}
+
+// TestScaleJoin starts a second and a third process while a burst runs:
+// they take their shares over, and order holds across each handover.
+func TestScaleJoin(t *testing.T) {
+	for _, seed := range scaleSeeds() {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			f := newFaultEnv(t)
+			load := makeScaleLoad(seed, scaleLoadSize())
+			cs := []*child{f.spawn()}
+			f.waitShared(1, 30*time.Second, cs...)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				f.publish(load, time.Millisecond)
+			}()
+			f.waitResultCount(len(load)/4, 60*time.Second)
+			cs = append(cs, f.spawn())
+			f.waitResultCount(len(load)/2, 60*time.Second)
+			cs = append(cs, f.spawn())
+			<-done
+			f.waitResults(load, 60*time.Second)
+			f.waitShared(3, 30*time.Second, cs...)
+			f.stopAll(cs...)
+			t.Logf("%v", f.check(load, true))
+		})
+	}
+}
+
+// TestScaleFencing pauses an owner (SIGSTOP) right after it made a batch
+// durable and before it published the batch's results, keeps it paused
+// past the lease while the other process takes its partitions over, then
+// resumes it. The resumed process must publish nothing and write nothing:
+// every request has exactly one result (a result published by the paused
+// process would be a second one), and the memories equal the reference.
+func TestScaleFencing(t *testing.T) {
+	for _, seed := range scaleSeeds() {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			f := newFaultEnv(t)
+			load := makeScaleLoad(seed, scaleLoadSize())
+			a := f.spawn()
+			f.waitShared(1, 30*time.Second, a)
+			paused := f.spawn("PELM_TEST_STOP=" + processor.HookAfterPersist + ":" + strconv.Itoa(3+int(seed)))
+			f.waitShared(2, 30*time.Second, a, paused)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				f.publish(load, time.Millisecond)
+			}()
+			waitFor(t, 60*time.Second, "the second process to stop itself", func() bool { return stopped(paused.cmd.Process.Pid) })
+			stoppedAt := time.Now()
+			<-done
+			f.waitResults(load, 60*time.Second)
+			// It renewed its membership at most a quarter lease before it
+			// stopped; the others wait out the whole lease from then.
+			if held := time.Since(stoppedAt); held < faultLease*3/4 {
+				t.Fatalf("the paused process's partitions were served %v after it stopped, within its lease", held)
+			}
+			// Every request is answered, by the process that took over (a
+			// result the paused one published and had not acked comes
+			// twice: at least once). From here on nobody has anything to
+			// publish.
+			before := f.settledResults(time.Second)
+			if err := paused.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			// Give it time to do whatever it would do: publish the batch it
+			// held, ack it, materialise, renew its membership.
+			time.Sleep(2 * time.Second)
+			if after := f.settledResults(time.Second); after != before {
+				t.Errorf("%d results came after the paused process resumed: it published after it lost its partitions\n%s",
+					after-before, paused.logs)
+			}
+			f.stopAll(a, paused)
+			if !strings.Contains(paused.logs.String(), "taken over") {
+				t.Errorf("the resumed process did not notice it lost its partitions:\n%s", paused.logs)
+			}
+			t.Logf("%v", f.check(load, true))
+		})
+	}
+}
+
+// stopped reports whether a process is stopped by a signal.
+func stopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] == 'T'
+}
+
+// settledResults waits until no result has come for quiet, and returns how
+// many came in all (the witness stream's and the core subscription's).
+func (f *faultEnv) settledResults(quiet time.Duration) int {
+	count := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		n := 0
+		for _, rs := range f.results {
+			n += len(rs)
+		}
+		for _, rs := range f.core {
+			n += len(rs)
+		}
+		return n
+	}
+	last := count()
+	for {
+		time.Sleep(quiet)
+		n := count()
+		if n == last {
+			return n
+		}
+		last = n
+	}
+}
