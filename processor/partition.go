@@ -203,9 +203,31 @@ func (pt *partition) consume(ctx context.Context, cons jetstream.Consumer) error
 		pt.log.Warn().Err(err).Msg("final flush")
 	} else if pt.valid() {
 		pt.store.Close()
+		pt.waitAcked(cons)
 	}
 	return nil
 }
+
+// waitAcked waits, a little, until the server has applied the acks the
+// partition sent: a flush proves they arrived, not that the consumer
+// counted them, and the next owner would run a request whose ack it has
+// not counted again (replaying its result: a second copy of it).
+func (pt *partition) waitAcked(cons jetstream.Consumer) {
+	deadline := time.Now().Add(handBackWait)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		ci, err := cons.Info(ctx)
+		cancel()
+		if err != nil || ci.NumAckPending == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// handBackWait bounds waitAcked: a request nakked for a retry stays
+// pending until it is redelivered.
+const handBackWait = 2 * time.Second
 
 // leaveValid keeps, of a catch-all batch, the requests whose subject names
 // no memory and op. The others were stored before the stream partitioned

@@ -78,7 +78,7 @@ func NewReplyRules(prefix string, allow []string) (ReplyRules, error) {
 			return ReplyRules{}, fmt.Errorf("%w: reply-allow %q", ErrPattern, p)
 		}
 	}
-	return ReplyRules{forbidden: []string{prefix + ".req", prefix + ".dlq", prefix + ".state", prefix + ".journal"},
+	return ReplyRules{forbidden: []string{prefix + ".req", prefix + ".dlq", prefix + ".state", prefix + ".journal", prefix + ".part"},
 		exact: []string{prefix + ".stats"}, allow: allow}, nil
 }
 

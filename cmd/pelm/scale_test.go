@@ -228,6 +228,7 @@ func TestScaleFencing(t *testing.T) {
 			// twice: at least once). From here on nobody has anything to
 			// publish.
 			before := f.settledResults(time.Second)
+			snapshot := f.resultCounts()
 			if err := paused.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
@@ -235,8 +236,14 @@ func TestScaleFencing(t *testing.T) {
 			// held, ack it, materialise, renew its membership.
 			time.Sleep(2 * time.Second)
 			if after := f.settledResults(time.Second); after != before {
-				t.Errorf("%d results came after the paused process resumed: it published after it lost its partitions\n%s",
-					after-before, paused.logs)
+				var late []string
+				for seq, n := range f.resultCounts() {
+					if n != snapshot[seq] {
+						late = append(late, fmt.Sprintf("seq %d: %d then %d", seq, snapshot[seq], n))
+					}
+				}
+				t.Errorf("%d results came after the paused process resumed (%v): it published after it lost its partitions\n%s\nthe other process:\n%s",
+					after-before, late, paused.logs, a.logs)
 			}
 			f.stopAll(a, paused)
 			if !strings.Contains(paused.logs.String(), "taken over") {
@@ -283,4 +290,18 @@ func (f *faultEnv) settledResults(quiet time.Duration) int {
 		}
 		last = n
 	}
+}
+
+// resultCounts is how many results each request has.
+func (f *faultEnv) resultCounts() map[uint64]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[uint64]int{}
+	for seq, rs := range f.results {
+		out[seq] += len(rs)
+	}
+	for seq, rs := range f.core {
+		out[seq] += len(rs)
+	}
+	return out
 }

@@ -4,6 +4,7 @@
 // marker. The processor's loop reaches it only through Store's methods:
 //
 //	Setup     create the streams below when missing
+//	Fence     claim the partition: every later write of an earlier owner is refused
 //	Restore   rebuild the memories (an Applier) and the kept results
 //	Pulled    n more messages pulled: retire old results, confirm acks
 //	Replay    the stored result of a request that already ran, if any
@@ -15,8 +16,13 @@
 //
 // # Streams and records
 //
-// PELM_JOURNAL (subject <prefix>.journal) is the write-ahead log: one record
-// per batch that changed anything, holding every effectful request of the
+// A Store serves one partition of the memories (Config.Partition; Owns
+// says which memories are in it): its journal subject, commit mark,
+// recovery marker and fences are its own, and its memories keep their
+// per-memory subjects below.
+//
+// PELM_JOURNAL (subject <prefix>.journal.<partition>) is the write-ahead
+// log: one record per batch that changed anything, holding every effectful request of the
 // batch (one that went through its memory's filter, or forgot an item) in
 // stream order, each with its effects (the item stored, with its vector as
 // sent; the id forgotten; the filter's threshold and ema after it) and its
@@ -31,8 +37,9 @@
 //
 //	<prefix>.state.m.<memory>.i.<base64url(id)>   an item (tombstone: header Pelm-Op: del, Nats-TTL 60s)
 //	<prefix>.state.m.<memory>.f                   the filter's threshold and ema
-//	<prefix>.state.commit                         the journal mark the layout has reached
-//	<prefix>.state.recovering                     the recovery marker
+//	<prefix>.state.commit.<partition>             the journal mark the partition's layout has reached
+//	<prefix>.state.recovering.<partition>         the recovery marker
+//	<prefix>.state.fence.<partition>              the state's fence (below)
 //
 // Behind the requests, each appended request's item changes (its put, the
 // eviction it caused, its forget) and filter state are queued in epochs
@@ -53,9 +60,28 @@
 // stale copy may sit in the pull buffer), and its journal record is purged
 // once it is materialised and all its results are confirmed.
 //
+// # Fencing
+//
+// Several processes may believe they own a partition at once (a paused
+// owner resumes after another took over). Fence writes a message to
+// <prefix>.journal.<partition>.fence and to <prefix>.state.fence.<partition>
+// and keeps their sequences; every journal part, state commit (on its
+// commit message: the whole atomic batch is refused with it) and marker
+// write carries Nats-Expected-Last-Subject-Sequence of its stream's fence,
+// with Nats-Expected-Last-Subject-Sequence-Subject naming the fence's
+// subject. A later owner's Fence moves the fences, so the server refuses
+// every write of the earlier one (error 10071): Append, and the writes
+// behind Tick and Close, then return ErrFenced, and Fenced reports it. One
+// write per partition is in flight at a time on each stream, as a
+// clustered stream requires of writes checked against one subject. Purges
+// cannot be fenced: a store sends none once Config.Valid (the process's
+// lease) says no. MigrateLegacy takes over the single journal, commit
+// mark and marker of the version before partitions.
+//
 // # Restore
 //
-// Restore reads the per-item state in stream order and loads each memory
+// Restore reads the per-item state of the partition's memories (listed
+// from their settings and filter subjects) in stream order and loads each memory
 // oldest first (the same items, order and eviction future), sets the
 // filters, then reads the journal: every record still there gives back its
 // results for replays, and the entries past the commit mark are replayed on
