@@ -3,99 +3,23 @@ package processor_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/internal/durable"
+	"github.com/pelm-dev/pelm/internal/testcluster"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
 	"github.com/pelm-dev/pelm/wire"
 )
 
-// startCluster runs n in-process nats-servers clustered with JetStream on
-// loopback, and waits until JetStream has a meta leader.
-func startCluster(t *testing.T, n int) []*server.Server {
-	t.Helper()
-	// Every node of a JetStream cluster must name its routes, so the
-	// cluster ports are chosen first: below Linux's ephemeral range
-	// (32768-60999), where no other test's server is given one by the
-	// system while this one starts.
-	ports := make([]int, n)
-	var routes []string
-	for i := range ports {
-		for {
-			p := 20000 + rand.IntN(10000)
-			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-				l.Close()
-				ports[i] = p
-				break
-			}
-		}
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	var srvs []*server.Server
-	for i := range n {
-		opts := natstest.DefaultTestOptions
-		opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
-		opts.ServerName = fmt.Sprintf("n%d", i+1)
-		opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = "pelm-test", "127.0.0.1", ports[i]
-		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		s, err := server.NewServer(&opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A clustered JetStream server is ready only once its peers are
-		// there: start them all, then wait.
-		go s.Start()
-		t.Cleanup(s.Shutdown)
-		srvs = append(srvs, s)
-	}
-	for _, s := range srvs {
-		if !s.ReadyForConnections(30 * time.Second) {
-			t.Fatalf("server %s not ready", s.Name())
-		}
-	}
-	// A meta leader that knows every peer as current: before that, an R3
-	// stream may find too few servers to place it on.
-	eventually(t, "a JetStream meta leader with every peer current", func() bool {
-		for _, s := range srvs {
-			if !s.JetStreamIsLeader() {
-				continue
-			}
-			jsz, err := s.Jsz(nil)
-			if err != nil || jsz.Meta == nil || len(jsz.Meta.Replicas) != n-1 {
-				return false
-			}
-			for _, r := range jsz.Meta.Replicas {
-				if !r.Current {
-					return false
-				}
-			}
-			return true
-		}
-		return false
-	})
-	return srvs
-}
-
 // TestReplicas: with Replicas 3 on a three-node JetStream cluster, every
 // stream and the consumer the processor creates are R3, and it serves;
 // asked for R3 on a single server, Run fails at setup and says why.
 func TestReplicas(t *testing.T) {
-	srvs := startCluster(t, 3)
-	var urls []string
-	for _, s := range srvs {
-		urls = append(urls, s.ClientURL())
-	}
-	url := strings.Join(urls, ",")
+	url := testcluster.Start(t, 3).URL()
 	pc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)

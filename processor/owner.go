@@ -54,6 +54,11 @@ type owner struct {
 
 	members, owners jetstream.KeyValue
 	held            atomic.Int64 // the lease holds until epoch + held
+	// term counts the leases: it moves on when a renewal comes after the
+	// lease had lapsed. What a process held under one term it may have
+	// lost meanwhile, whatever the renewal says: partitions of an older
+	// term write and publish nothing (partition.valid).
+	term atomic.Uint64
 
 	mu      sync.Mutex
 	records map[int]ownerRecord // PELM_OWNERS as the watcher last saw it
@@ -137,6 +142,13 @@ func (o *owner) now() int64 { return int64(time.Since(o.epoch)) }
 // valid reports whether the process holds its lease.
 func (o *owner) valid() bool { return o.now() < o.held.Load() }
 
+// validFor reports whether the process holds its lease and has held it
+// without a gap since term.
+func (o *owner) validFor(term uint64) bool {
+	held := o.held.Load() // before term: heartbeat moves term before held
+	return o.now() < held && o.term.Load() == term
+}
+
 // heartbeat renews the membership; the lease then holds for 3/4 of the
 // lease from when the put was sent.
 func (o *owner) heartbeat(ctx context.Context) error {
@@ -147,6 +159,9 @@ func (o *owner) heartbeat(ctx context.Context) error {
 	defer cancel()
 	if _, err := o.members.Put(ctx, o.id, val); err != nil {
 		return err
+	}
+	if sent >= o.held.Load() {
+		o.term.Add(1) // a new lease: not a continuation of the last
 	}
 	o.held.Store(sent + int64(o.lease*3/4))
 	return nil
@@ -243,12 +258,15 @@ func partitionKey(key string) (int, bool) {
 // process took.
 func (o *owner) reconcile(ctx context.Context) {
 	o.reap()
-	if !o.valid() {
-		// The lease lapsed: another process may already serve these.
-		for _, r := range o.runs {
+	for _, r := range o.runs {
+		if !o.validFor(r.pt.term) {
+			// The lease lapsed since the partition was taken: another
+			// process may already serve it.
 			r.pt.lose()
 			r.cancel()
 		}
+	}
+	if !o.valid() {
 		return
 	}
 	lctx, cancel := context.WithTimeout(ctx, apiTimeout)
@@ -355,6 +373,7 @@ func (o *owner) release(ctx context.Context, k int, rev uint64) {
 // start serves partition k on a goroutine of its own.
 func (o *owner) start(ctx context.Context, k int, rev uint64) {
 	pt := o.p.newPartition(k)
+	pt.term = o.term.Load()
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r := &run{pt: pt, cancel: cancel, done: make(chan struct{}), revision: rev}
 	o.runs[k] = r

@@ -35,6 +35,7 @@ type partition struct {
 	cons    atomic.Pointer[jetstream.Consumer]
 	serving atomic.Bool // restored, recovered and consuming
 	lost    atomic.Bool // another process owns it now: write and publish nothing more
+	term    uint64      // the lease under which it was taken (owner.term)
 
 	backlog  [2]int       // journal records and epochs last reported to the metrics
 	capCache captureCache // which result subjects a stream keeps, as this loop last looked
@@ -80,7 +81,9 @@ func (pt *partition) owns(memory string) bool {
 
 // valid reports whether the process may still write and publish for the
 // partition: it holds its lease and nobody has taken the partition over.
-func (pt *partition) valid() bool { return !pt.lost.Load() && (pt.own == nil || pt.own.valid()) }
+func (pt *partition) valid() bool {
+	return !pt.lost.Load() && (pt.own == nil || pt.own.validFor(pt.term))
+}
 
 // catchAll reports whether this is the partition of the subjects that
 // name no memory (<prefix>.req.x, <prefix>.req.a.b.c): only dead letters.

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/filter"
+	"github.com/pelm-dev/pelm/internal/testcluster"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
 	"github.com/pelm-dev/pelm/wire"
@@ -61,12 +62,15 @@ func pelmBinary(t *testing.T) string {
 }
 
 type faultEnv struct {
-	t     *testing.T
-	store string
-	port  int
-	srv   *server.Server
-	nc    *nats.Conn
-	js    jetstream.JetStream
+	t        *testing.T
+	store    string
+	port     int
+	srv      *server.Server
+	url      string               // what the children connect to
+	cluster  *testcluster.Cluster // instead of srv, for the cluster tests
+	replicas int
+	nc       *nats.Conn
+	js       jetstream.JetStream
 
 	mu      sync.Mutex
 	results map[uint64][][]byte // every result the witness stream stored, by request sequence
@@ -80,6 +84,24 @@ type faultEnv struct {
 func newFaultEnv(t *testing.T) *faultEnv {
 	f := &faultEnv{t: t, store: t.TempDir(), port: freePort(t), results: map[uint64][][]byte{}, core: map[uint64][][]byte{}}
 	f.startServer()
+	f.url = "nats://127.0.0.1:" + strconv.Itoa(f.port)
+	f.init()
+	return f
+}
+
+// newClusterFaultEnv is newFaultEnv on a three-node JetStream cluster:
+// the children run with --replicas 3, and the witness stream is R3.
+func newClusterFaultEnv(t *testing.T) *faultEnv {
+	f := &faultEnv{t: t, results: map[uint64][][]byte{}, core: map[uint64][][]byte{}, replicas: 3}
+	f.cluster = testcluster.Start(t, 3)
+	f.url = f.cluster.URL()
+	f.init()
+	return f
+}
+
+// init connects the test's client and sets up the witness of results.
+func (f *faultEnv) init() {
+	t := f.t
 	t.Cleanup(func() {
 		f.killPelm()
 		if f.nc != nil {
@@ -87,7 +109,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		}
 		f.stopServer()
 	})
-	nc, err := nats.Connect(f.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(f.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +124,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	// which come seconds later, are kept too.
 	ctx := context.Background()
 	if _, err := f.js.CreateStream(ctx, jetstream.StreamConfig{Name: "WITNESS", Subjects: []string{"pelm.res.>"},
-		Storage: jetstream.FileStorage, Duplicates: 100 * time.Millisecond}); err != nil {
+		Storage: jetstream.FileStorage, Duplicates: 100 * time.Millisecond, Replicas: max(1, f.replicas)}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := f.js.OrderedConsumer(ctx, "WITNESS", jetstream.OrderedConsumerConfig{})
@@ -137,7 +159,6 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return f
 }
 
 // resultsOf returns a request's results (call with f.mu held): those the
@@ -188,7 +209,7 @@ type child struct {
 // spawn starts a `pelm serve` process against the server.
 func (f *faultEnv) spawn(env ...string) *child {
 	f.t.Helper()
-	cmd := exec.Command(pelmBinary(f.t), "serve", "--nats-url", "nats://127.0.0.1:"+strconv.Itoa(f.port),
+	cmd := exec.Command(pelmBinary(f.t), "serve", "--nats-url", f.url, "--replicas", strconv.Itoa(max(1, f.replicas)),
 		"--dim", strconv.Itoa(faultDim), "--capacity", "100000", "--batch-max", "32", "--ack-wait", "3s",
 		"--lease", faultLease.String(), "--stats-interval", "1h", "--log-level", "info", "--http-listen", "")
 	cmd.Env = append(os.Environ(), env...)

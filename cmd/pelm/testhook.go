@@ -75,6 +75,10 @@ func testHook(crash, delay, poison, stop string) (func(string), error) {
 	return func(point string) {
 		if point == stopPoint && stops.Add(1) == int64(stopAt) {
 			_ = syscall.Kill(syscall.Getpid(), syscall.SIGSTOP)
+			// The stop reaches every thread within microseconds, but this
+			// one may run on for a few before it: wait here, so that the
+			// process stops at this point and not somewhat after it.
+			time.Sleep(50 * time.Millisecond)
 		}
 		if poison != "" && point == poisonPoint {
 			_ = syscall.Kill(syscall.Getpid(), syscall.SIGKILL)
