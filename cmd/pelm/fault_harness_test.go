@@ -41,7 +41,7 @@ var (
 )
 
 // pelmBinary builds cmd/pelm once per test run.
-func pelmBinary(t *testing.T) string {
+func pelmBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "pelm-fault-bin")

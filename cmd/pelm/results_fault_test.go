@@ -75,7 +75,9 @@ func resultsStreamRun(t *testing.T, crash string) {
 		msg.Header.Set(wire.HeaderMsgID, "dur-"+strconv.Itoa(i))
 		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
-			t.Fatal(err)
+			// pelm, and its embedded server, died under the burst (at an
+			// early crash point): the rest of the burst was never stored.
+			break
 		}
 		futs = append(futs, f)
 	}
