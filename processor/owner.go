@@ -62,6 +62,8 @@ type owner struct {
 
 	mu      sync.Mutex
 	records map[int]ownerRecord // PELM_OWNERS as the watcher last saw it
+	live    map[string]bool     // PELM_MEMBERS as the watcher last saw it
+	listed  time.Time           // when live was last listed in full
 	kick    chan struct{}
 
 	runs    map[int]*run
@@ -97,10 +99,12 @@ type member struct {
 
 func newOwner(ctx context.Context, p *Processor) (*owner, error) {
 	o := &owner{p: p, id: nuid.Next(), lease: p.cfg.Lease, epoch: time.Now(),
-		records: map[int]ownerRecord{}, kick: make(chan struct{}, 1), runs: map[int]*run{}, retryAt: map[int]time.Time{}}
+		records: map[int]ownerRecord{}, live: map[string]bool{}, kick: make(chan struct{}, 1), runs: map[int]*run{}, retryAt: map[int]time.Time{}}
 	o.wanted.Store(-1)
 	var err error
-	o.members, err = bucket(ctx, p.js, jetstream.KeyValueConfig{Bucket: MembersBucket, TTL: o.lease,
+	// The server marks a key that ages out, so that watchers see a member
+	// go (LimitMarkerTTL).
+	o.members, err = bucket(ctx, p.js, jetstream.KeyValueConfig{Bucket: MembersBucket, TTL: o.lease, LimitMarkerTTL: o.lease,
 		Description: "pelm: the processes serving the prefix", Replicas: max(1, p.cfg.Replicas), Storage: jetstream.FileStorage})
 	if err != nil {
 		return nil, err
@@ -209,12 +213,36 @@ func (o *owner) run(ctx context.Context) error {
 	}
 }
 
-// watch keeps records up to date from PELM_OWNERS, and kicks a reconcile
-// on every change.
+// watch keeps records and live up to date from the two buckets, and kicks
+// a reconcile on every change.
 func (o *owner) watch(ctx context.Context) error {
-	w, err := o.owners.WatchAll(ctx)
+	err := o.follow(ctx, o.owners, func(e jetstream.KeyValueEntry) {
+		k, ok := partitionKey(e.Key())
+		if !ok {
+			return
+		}
+		if e.Operation() == jetstream.KeyValuePut {
+			o.records[k] = ownerRecord{member: string(e.Value()), revision: e.Revision()}
+		} else {
+			delete(o.records, k)
+		}
+	})
 	if err != nil {
-		return fmt.Errorf("%w: watch %s: %w", ErrSetup, OwnersBucket, err)
+		return err
+	}
+	return o.follow(ctx, o.members, func(e jetstream.KeyValueEntry) {
+		o.live[e.Key()] = e.Operation() == jetstream.KeyValuePut
+		if !o.live[e.Key()] {
+			delete(o.live, e.Key())
+		}
+	})
+}
+
+// follow applies every change of a bucket, under o.mu, until ctx is done.
+func (o *owner) follow(ctx context.Context, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) error {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: watch %s: %w", ErrSetup, kv.Bucket(), err)
 	}
 	o.wg.Go(func() {
 		defer func() { _ = w.Stop() }()
@@ -222,16 +250,8 @@ func (o *owner) watch(ctx context.Context) error {
 			if e == nil {
 				continue // the end of the initial values
 			}
-			k, ok := partitionKey(e.Key())
-			if !ok {
-				continue
-			}
 			o.mu.Lock()
-			if e.Operation() == jetstream.KeyValuePut {
-				o.records[k] = ownerRecord{member: string(e.Value()), revision: e.Revision()}
-			} else {
-				delete(o.records, k)
-			}
+			apply(e)
 			o.mu.Unlock()
 			select {
 			case o.kick <- struct{}{}:
@@ -269,18 +289,31 @@ func (o *owner) reconcile(ctx context.Context) {
 	if !o.valid() {
 		return
 	}
-	lctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	keys, err := o.members.Keys(lctx)
-	cancel()
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		o.p.log.Warn().Err(err).Msg("list members")
-		return
+	if time.Since(o.listed) >= o.lease {
+		// A bucket made without age markers (by an earlier version) tells
+		// watchers nothing when a member ages out: list it now and then.
+		lctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		keys, err := o.members.Keys(lctx)
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			o.p.log.Warn().Err(err).Msg("list members")
+			return
+		}
+		o.mu.Lock()
+		o.live = map[string]bool{}
+		for _, k := range keys {
+			o.live[k] = true
+		}
+		o.mu.Unlock()
+		o.listed = time.Now()
 	}
-	live := map[string]bool{}
-	for _, k := range keys {
+	o.mu.Lock()
+	live := make(map[string]bool, len(o.live)+1)
+	for k := range o.live {
 		live[k] = true
 	}
-	live[o.id] = true // held: the put may just not be listed yet
+	o.mu.Unlock()
+	live[o.id] = true // held: the put may just not be seen yet
 	members := make([]string, 0, len(live))
 	for k := range live {
 		members = append(members, k)

@@ -88,7 +88,7 @@ func New(nc *nats.Conn, cfg Config) (*Processor, error) {
 // holds, publishes their results and acks them) and returns nil. It
 // returns an error when setup fails or the connection closes for good.
 func (p *Processor) Run(ctx context.Context) error {
-	if err := p.setup(ctx); err != nil {
+	if err := p.setupRetrying(ctx); err != nil {
 		return err
 	}
 	stopCaptures, err := p.watchCaptures(ctx)
@@ -332,4 +332,41 @@ func (p *Processor) setup(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// setupRetrying runs setup, again while it fails for a while for want of
+// an answer: on a cluster that has just started, or while several
+// processes make the same streams at once, the JetStream API can time out
+// for seconds. Other errors (permissions, an R3 stream on one server, an
+// earlier version at work) end it at once.
+func (p *Processor) setupRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(setupPatience)
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 2*apiTimeout)
+		err := p.setup(sctx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		p.log.Warn().Err(err).Msg("setup; trying again")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// setupPatience bounds setupRetrying.
+const setupPatience = time.Minute
+
+// transient reports whether a JetStream call failed for want of an answer
+// rather than by a refusal.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 // JetStream temporarily unavailable
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse)
 }

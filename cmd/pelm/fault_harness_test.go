@@ -634,10 +634,17 @@ func (f *faultEnv) durable() map[string]processor.MemorySnapshot {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := p.Restore(); err != nil {
-		f.t.Fatal(err)
+	// On a cluster whose node just restarted, a read may find a replica
+	// still catching up: try again, as a partition's owner does.
+	var err2 error
+	for try := 0; try < 5; try++ {
+		if _, err2 = p.Restore(); err2 == nil {
+			return p.Snapshot()
+		}
+		time.Sleep(2 * time.Second)
 	}
-	return p.Snapshot()
+	f.t.Fatal(err2)
+	return nil
 }
 
 type refState struct {

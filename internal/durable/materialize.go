@@ -170,9 +170,9 @@ func (s *Store) materialize(drain bool) error {
 		if mt.sent {
 			wait := drain || len(mt.sealed) > maxSealed
 			done, err := s.collect(wait)
-			if errors.Is(err, ErrFenced) {
+			if errors.Is(err, errRefused) && s.fenceMoved() {
 				s.fenced.Store(true)
-				return err // another process owns the partition: never try again
+				return fmt.Errorf("%w: %w", ErrFenced, err) // another process owns the partition: never try again
 			}
 			if err != nil {
 				s.failures.Add(1)
@@ -289,6 +289,10 @@ func (s *Store) collect(wait bool) (done bool, err error) {
 	}
 }
 
+// errRefused is a commit the server refused on its fence check: fenced,
+// if the fence moved (fenceMoved).
+var errRefused = errors.New("durable: refused by the fence check")
+
 var errNoCommitReply = fmt.Errorf("durable: materialise: no reply to a commit within %v", stateTimeout)
 
 // committed retires the oldest sealed epoch, now durable, and purges what
@@ -317,8 +321,8 @@ func parseCommitReply(data []byte, n int) error {
 		return fmt.Errorf("durable: commit state: bad reply %q: %w", data, err)
 	}
 	if ack.Error != nil {
-		if ack.Error.ErrCode == errCodeWrongLastSequence {
-			return fmt.Errorf("%w: commit state: %s", ErrFenced, ack.Error.Description)
+		if refused(ack.Error.ErrCode) {
+			return fmt.Errorf("%w: commit state: %s", errRefused, ack.Error.Description)
 		}
 		return fmt.Errorf("durable: commit state: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
 	}

@@ -16,9 +16,14 @@ import (
 // never write it again, and its owner must stop serving it.
 var ErrFenced = errors.New("durable: fenced: another process owns the partition")
 
-// errCodeWrongLastSequence is JetStream's error code for a failed
-// Nats-Expected-Last-Subject-Sequence check.
-const errCodeWrongLastSequence = 10071
+// JetStream's error codes for a failed Nats-Expected-Last-Subject-Sequence
+// check: 10071 names the sequence found; a replicated stream answers 10164
+// instead, also when another write checked against the same subject is
+// still in flight, so that one is confirmed by reading the fence.
+const (
+	errCodeWrongLastSequence         = 10071
+	errCodeWrongLastSequenceConstant = 10164
+)
 
 // partitionSubjects names what belongs to one partition: its journal, the
 // fences of the journal and of the state, its commit mark and its recovery
@@ -96,11 +101,41 @@ func (s *Store) stateFenced(h nats.Header) {
 // and remembers it.
 func (s *Store) checkFenced(err error) error {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastSequence {
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	if refused(int(apiErr.ErrorCode)) && s.fenceMoved() {
 		s.fenced.Store(true)
 		return fmt.Errorf("%w: %w", ErrFenced, err)
 	}
 	return err
+}
+
+// refused reports whether an error code is a failed expected-sequence
+// check.
+func refused(code int) bool {
+	return code == errCodeWrongLastSequence || code == errCodeWrongLastSequenceConstant
+}
+
+// fenceMoved reports whether another store has fenced the partition since
+// this one did: a fence message newer than this store's on either stream.
+// When it cannot tell, it says so: a refusal is taken at its word.
+func (s *Store) fenceMoved() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	for _, f := range []struct {
+		stream, subject string
+		seq             uint64
+	}{{JournalStream, s.part.journalFence, s.fence.journal}, {StateStream, s.part.stateFence, s.fence.state}} {
+		raw, err := lastOn(ctx, s.js, f.stream, f.subject)
+		if err != nil {
+			return true
+		}
+		if raw != nil && raw.Sequence != f.seq {
+			return true
+		}
+	}
+	return false
 }
 
 // owns reports whether a memory belongs to this store's partition.
