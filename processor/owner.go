@@ -384,12 +384,22 @@ func (o *owner) take(ctx context.Context, k int, rec ownerRecord, has bool, live
 	case rec.member == o.id:
 		return rec.revision, true
 	case !live[rec.member]:
+		// The watchers of the two buckets are not in step: a member that
+		// has just joined may own a partition before this process sees it
+		// join. Ask the bucket itself before taking the partition.
+		if _, err := o.members.Get(cctx, rec.member); err == nil {
+			return 0, false
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, false
+		}
 		rev, err = o.owners.Update(cctx, ownerKey(k), []byte(o.id), rec.revision)
 	default:
 		return 0, false // its owner is alive: it hands it back
 	}
 	if err != nil {
-		return 0, false // another process was quicker, or the watcher is behind
+		// Another process was quicker, or the watcher is behind.
+		o.p.log.Debug().Err(err).Int("partition", k).Msg("take partition")
+		return 0, false
 	}
 	return rev, true
 }
@@ -398,8 +408,13 @@ func (o *owner) take(ctx context.Context, k int, rec ownerRecord, has bool, live
 func (o *owner) release(ctx context.Context, k int, rev uint64) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
 	defer cancel()
-	if err := o.owners.Delete(dctx, ownerKey(k), jetstream.LastRevision(rev)); err != nil {
-		o.p.log.Debug().Err(err).Int("partition", k).Msg("hand back partition")
+	err := o.owners.Delete(dctx, ownerKey(k), jetstream.LastRevision(rev))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
+		// The key moved on: handed back already, or taken over.
+		o.p.log.Debug().Err(err).Int("partition", k).Uint64("revision", rev).Msg("hand back partition")
+	case err != nil:
+		o.p.log.Warn().Err(err).Int("partition", k).Uint64("revision", rev).Msg("hand back partition")
 	}
 }
 
@@ -414,7 +429,7 @@ func (o *owner) start(ctx context.Context, k int, rev uint64) {
 	o.p.running[k] = pt
 	o.p.mu.Unlock()
 	o.handovers.Add(1)
-	o.p.log.Info().Int("partition", k).Msg("serving partition")
+	o.p.log.Info().Int("partition", k).Uint64("revision", rev).Msg("serving partition")
 	o.wg.Go(func() {
 		defer close(r.done)
 		r.err = pt.serve(rctx)

@@ -285,17 +285,22 @@ const pullExpiry = 5 * time.Second
 // them), and deletes the previous owner's consumers, so that nothing it
 // pulled can reach it any more and its acks go nowhere.
 func (pt *partition) takeConsumer(ctx context.Context) (jetstream.Consumer, error) {
-	st, err := pt.js.Stream(ctx, wire.RequestsStream)
+	// Each call gets a few seconds: while a stream has no leader (a node
+	// lost) a call can wait as long as its context, and then the
+	// partition tries again rather than hang.
+	calls := &apiCalls{parent: ctx}
+	defer calls.done()
+	st, err := pt.js.Stream(calls.ctx(), wire.RequestsStream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	var old []string
 	from, upto := uint64(0), uint64(0) // what the previous owners may have held
-	for name := range st.ConsumerNames(ctx).Name() {
+	for name := range st.ConsumerNames(calls.ctx()).Name() {
 		if !strings.HasPrefix(name, consumerPrefix(pt.id)) {
 			continue
 		}
-		c, err := st.Consumer(ctx, name)
+		c, err := st.Consumer(calls.ctx(), name)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			continue
 		}
@@ -311,11 +316,11 @@ func (pt *partition) takeConsumer(ctx context.Context) (jetstream.Consumer, erro
 	}
 	// Deleted first: from here on the previous owner can pull nothing.
 	for _, name := range old {
-		if err := st.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := st.DeleteConsumer(calls.ctx(), name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, fmt.Errorf("%w: delete consumer %s: %w", ErrSetup, name, err)
 		}
 	}
-	if err := pt.recoverPending(ctx, st, from, upto, pt.handleBatch); err != nil {
+	if err := pt.recoverPending(calls, st, from, upto, pt.handleBatch); err != nil {
 		return nil, err
 	}
 	filters := []string{pt.subjects + ">"}
@@ -325,7 +330,7 @@ func (pt *partition) takeConsumer(ctx context.Context) (jetstream.Consumer, erro
 		filters = []string{pt.reqPrefix + "*", pt.reqPrefix + "*.*", pt.reqPrefix + "*.*.>"}
 	}
 	name := consumerName(pt.id, pt.store.FenceSeq())
-	cons, err := pt.js.CreateConsumer(ctx, wire.RequestsStream, jetstream.ConsumerConfig{
+	cons, err := pt.js.CreateConsumer(calls.ctx(), wire.RequestsStream, jetstream.ConsumerConfig{
 		Durable:        name,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        pt.cfg.AckWait,
@@ -372,4 +377,23 @@ func Serving(ctx context.Context, js jetstream.JetStream) bool {
 		}
 	}
 	return true
+}
+
+// apiCalls gives each JetStream call of a longer task a context of its
+// own, bounded by apiTimeout and by the task's.
+type apiCalls struct {
+	parent  context.Context
+	cancels []context.CancelFunc
+}
+
+func (a *apiCalls) ctx() context.Context {
+	c, cancel := context.WithTimeout(a.parent, apiTimeout)
+	a.cancels = append(a.cancels, cancel)
+	return c
+}
+
+func (a *apiCalls) done() {
+	for _, c := range a.cancels {
+		c()
+	}
 }

@@ -64,8 +64,8 @@ const recoveryTimeout = 2 * time.Minute
 // partitioned them. Each is run as if redelivered, and removed from the
 // stream once answered. A recovery that died is run again one request at
 // a time, and a request that died --max-deliver times goes to the DLQ.
-func (pt *partition) recoverPending(ctx context.Context, st jetstream.Stream, from, upto uint64, b func([]jetstream.Msg)) error {
-	marker, err := pt.store.ReadMarker(ctx)
+func (pt *partition) recoverPending(calls *apiCalls, st jetstream.Stream, from, upto uint64, b func([]jetstream.Msg)) error {
+	marker, err := pt.store.ReadMarker(calls.ctx())
 	if err != nil {
 		return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 	}
@@ -77,12 +77,12 @@ func (pt *partition) recoverPending(ctx context.Context, st jetstream.Stream, fr
 	}
 	var pending []*jetstream.RawStreamMsg
 	if from != 0 && from <= upto {
-		if pending, err = pt.scan(ctx, st, from, upto, pt.subjects+">", nil); err != nil {
+		if pending, err = pt.scan(calls, st, from, upto, pt.subjects+">", nil); err != nil {
 			return err
 		}
 	}
 	if !pt.catchAll() {
-		legacy, err := pt.scan(ctx, st, 1, 0, pt.reqPrefix+"*.*", func(subject string) bool { return pt.owns(pt.route(subject).Memory) })
+		legacy, err := pt.scan(calls, st, 1, 0, pt.reqPrefix+"*.*", func(subject string) bool { return pt.owns(pt.route(subject).Memory) })
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (pt *partition) recoverPending(ctx context.Context, st jetstream.Stream, fr
 	}
 	if len(pending) == 0 {
 		if marker.From != 0 {
-			return pt.store.WriteMarker(ctx, durable.Marker{})
+			return pt.store.WriteMarker(calls.ctx(), durable.Marker{})
 		}
 		return nil
 	}
@@ -100,7 +100,7 @@ func (pt *partition) recoverPending(ctx context.Context, st jetstream.Stream, fr
 	}
 	if !isolate {
 		m := durable.Marker{From: pending[0].Sequence, Upto: pending[len(pending)-1].Sequence}
-		if err := pt.store.WriteMarker(ctx, m); err != nil {
+		if err := pt.store.WriteMarker(calls.ctx(), m); err != nil {
 			return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 		}
 		var batch []jetstream.Msg
@@ -122,13 +122,13 @@ func (pt *partition) recoverPending(ctx context.Context, st jetstream.Stream, fr
 			}
 			if attempts > pt.cfg.MaxDeliver {
 				reason := wire.Errorf(wire.CodeInternal, "the processor died %d times running this request", attempts-1)
-				if err := pt.deadLetterRaw(ctx, st, raw, reason); err != nil {
+				if err := pt.deadLetterRaw(calls.ctx(), st, raw, reason); err != nil {
 					return fmt.Errorf("%w: dead-letter request %d: %w", ErrSetup, raw.Sequence, err)
 				}
 				continue
 			}
 			m := durable.Marker{From: raw.Sequence, Upto: pending[len(pending)-1].Sequence, Seq: raw.Sequence, Attempts: attempts}
-			if err := pt.store.WriteMarker(ctx, m); err != nil {
+			if err := pt.store.WriteMarker(calls.ctx(), m); err != nil {
 				return fmt.Errorf("%w: recovery marker: %w", ErrSetup, err)
 			}
 			b([]jetstream.Msg{&recoveredMsg{raw: raw, st: st}})
@@ -136,15 +136,15 @@ func (pt *partition) recoverPending(ctx context.Context, st jetstream.Stream, fr
 	}
 	pt.log.Info().Int("partition", pt.id).Int("requests", len(pending)).Bool("one_at_a_time", isolate).
 		Msg("requests of a processor that stopped unexpectedly recovered")
-	return pt.store.WriteMarker(ctx, durable.Marker{})
+	return pt.store.WriteMarker(calls.ctx(), durable.Marker{})
 }
 
 // scan returns the messages of the requests stream on subject from seq
 // from to upto (0: to the end), those keep accepts (nil: all).
-func (pt *partition) scan(ctx context.Context, st jetstream.Stream, from, upto uint64, subject string, keep func(string) bool) ([]*jetstream.RawStreamMsg, error) {
+func (pt *partition) scan(calls *apiCalls, st jetstream.Stream, from, upto uint64, subject string, keep func(string) bool) ([]*jetstream.RawStreamMsg, error) {
 	var out []*jetstream.RawStreamMsg
 	for seq := from; upto == 0 || seq <= upto; {
-		raw, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		raw, err := st.GetMsg(calls.ctx(), seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}

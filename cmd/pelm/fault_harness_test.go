@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -79,6 +80,7 @@ type faultEnv struct {
 	proc   *exec.Cmd
 	exited chan error
 	logs   *syncBuffer
+	kids   []*child // every process spawned, for the diagnosis
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
@@ -211,7 +213,7 @@ func (f *faultEnv) spawn(env ...string) *child {
 	f.t.Helper()
 	cmd := exec.Command(pelmBinary(f.t), "serve", "--nats-url", f.url, "--replicas", strconv.Itoa(max(1, f.replicas)),
 		"--dim", strconv.Itoa(faultDim), "--capacity", "100000", "--batch-max", "32", "--ack-wait", "3s",
-		"--lease", faultLease.String(), "--stats-interval", "1h", "--log-level", "info", "--http-listen", "")
+		"--lease", faultLease.String(), "--stats-interval", "1h", "--log-level", logLevel(), "--http-listen", "")
 	cmd.Env = append(os.Environ(), env...)
 	c := &child{cmd: cmd, exited: make(chan error, 1), done: make(chan struct{}), logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
@@ -223,6 +225,7 @@ func (f *faultEnv) spawn(env ...string) *child {
 		close(c.done)
 		c.exited <- err
 	}()
+	f.kids = append(f.kids, c)
 	f.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-c.done
@@ -396,11 +399,13 @@ func (f *faultEnv) publish(load []*spec, pace time.Duration) {
 		msg := nats.NewMsg("pelm.req." + s.memory() + "." + s.op)
 		msg.Data = s.body(f.t)
 		msg.Header.Set(wire.HeaderMsgID, s.msgID)
-		ack, err := f.publishRetry(msg)
+		ack, retried, err := f.publishRetry(msg)
 		if err != nil {
 			f.t.Fatalf("publish %d: %v", i, err)
 		}
-		if ack.Duplicate {
+		if ack.Duplicate && !retried {
+			// A retry's duplicate is the first try's, stored after all (its
+			// ack carries that try's sequence); a first try's is not.
 			f.t.Fatalf("publish %d: unexpectedly a duplicate", i)
 		}
 		s.seq = ack.Sequence
@@ -410,8 +415,9 @@ func (f *faultEnv) publish(load []*spec, pace time.Duration) {
 	}
 }
 
-// publishRetry retries a publish while the server restarts.
-func (f *faultEnv) publishRetry(msg *nats.Msg) (*jetstream.PubAck, error) {
+// publishRetry retries a publish while the server restarts; it reports
+// whether it tried more than once.
+func (f *faultEnv) publishRetry(msg *nats.Msg) (*jetstream.PubAck, bool, error) {
 	var err error
 	for try := 0; try < 100; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -419,11 +425,11 @@ func (f *faultEnv) publishRetry(msg *nats.Msg) (*jetstream.PubAck, error) {
 		ack, err = f.js.PublishMsg(ctx, msg)
 		cancel()
 		if err == nil {
-			return ack, nil
+			return ack, try > 0, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, err
+	return nil, true, err
 }
 
 // waitResults waits until every request has a result.
@@ -451,7 +457,7 @@ func (f *faultEnv) waitResults(load []*spec, d time.Duration) {
 				case <-time.After(5 * time.Second):
 				}
 			}
-			f.t.Fatalf("%d of %d requests have no result after %v: %s\n%s", missing, len(load), d, f.whereAre(load), f.logs)
+			f.t.Fatalf("%d of %d requests have no result after %v: %s\n%s", missing, len(load), d, f.whereAre(load), f.kidLogs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -705,4 +711,26 @@ func sameDirection(unit []float32, v []float64) bool {
 		}
 	}
 	return true
+}
+
+// logLevel is the children's --log-level: PELM_TEST_LOG_LEVEL, or info.
+func logLevel() string {
+	if l := os.Getenv("PELM_TEST_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "info"
+}
+
+// kidLogs is what every process spawned wrote, but its routine lines.
+func (f *faultEnv) kidLogs() string {
+	var b strings.Builder
+	for i, c := range f.kids {
+		fmt.Fprintf(&b, "--- process %d (pid %d):\n", i, c.cmd.Process.Pid)
+		for _, line := range strings.Split(c.logs.String(), "\n") {
+			if !strings.Contains(line, `"message":"batch"`) {
+				b.WriteString(line + "\n")
+			}
+		}
+	}
+	return b.String()
 }

@@ -113,7 +113,7 @@ func TestFaultDuplicates(t *testing.T) {
 			msg := nats.NewMsg("pelm.req.m." + s.op)
 			msg.Data = s.body(t)
 			msg.Header.Set(wire.HeaderMsgID, s.msgID)
-			ack, err := f.publishRetry(msg)
+			ack, _, err := f.publishRetry(msg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -95,7 +95,7 @@ func (f *faultEnv) owners() map[string]int {
 }
 
 // waitShared waits until n processes each serve a share of the partitions.
-func (f *faultEnv) waitShared(n int, d time.Duration, cs ...*child) {
+func (f *faultEnv) waitShared(n int, d time.Duration, _ ...*child) {
 	f.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -110,11 +110,7 @@ func (f *faultEnv) waitShared(n int, d time.Duration, cs ...*child) {
 			return
 		}
 		if time.Now().After(deadline) {
-			var logs strings.Builder
-			for _, c := range cs {
-				logs.WriteString(c.logs.String())
-			}
-			f.t.Fatalf("%d processes did not share the partitions within %v: %v\n%s", n, d, own, logs.String())
+			f.t.Fatalf("%d processes did not share the partitions within %v: %v\n%s", n, d, own, f.kidLogs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -63,6 +63,9 @@ type Info struct {
 // restoreChunk is how many items are loaded into a memory at once.
 const restoreChunk = 1024
 
+// fetchStall bounds one fetch of a restore, beyond its own max wait.
+const fetchStall = 15 * time.Second
+
 // Restore rebuilds every memory, its filter and the results kept for
 // replays from the per-item state and the journal, replacing whatever a
 // and the Store held. The batch loop calls it before it consumes, and again
@@ -305,15 +308,33 @@ func (s *Store) readStream(ctx context.Context, call func() context.Context, str
 			return fmt.Errorf("durable: restore: %w", err)
 		}
 		n := 0
-		for msg := range batch.Messages() {
-			n++
-			if err := fn(msg); err != nil {
-				return fmt.Errorf("durable: restore %s: %w", msg.Subject(), err)
-			}
-			if md, err := msg.Metadata(); err == nil {
-				pending = md.NumPending
+		// A fetch whose connection drops under it may never close its
+		// channel: give up on it after a while, and the caller tries again.
+		stall := time.NewTimer(fetchStall)
+		msgs := batch.Messages()
+	read:
+		for {
+			select {
+			case msg, ok := <-msgs:
+				if !ok {
+					break read
+				}
+				n++
+				if err := fn(msg); err != nil {
+					stall.Stop()
+					return fmt.Errorf("durable: restore %s: %w", msg.Subject(), err)
+				}
+				if md, err := msg.Metadata(); err == nil {
+					pending = md.NumPending
+				}
+			case <-stall.C:
+				return fmt.Errorf("durable: restore of %s: a fetch stalled for %v", stream, fetchStall)
+			case <-ctx.Done():
+				stall.Stop()
+				return fmt.Errorf("durable: restore: %w", ctx.Err())
 			}
 		}
+		stall.Stop()
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("durable: restore: %w", err)
 		}
