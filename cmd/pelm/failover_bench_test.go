@@ -164,6 +164,9 @@ func fill(b *testing.B, js jetstream.JetStream, names []string) {
 				b.Fatal(err)
 			}
 		}
+		if i%64 == 63 {
+			<-js.PublishAsyncComplete() // keep within the async window
+		}
 	}
 	select {
 	case <-js.PublishAsyncComplete():
