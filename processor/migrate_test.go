@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/pelm"
@@ -59,15 +60,7 @@ func TestMigrateFromOneProcessor(t *testing.T) {
 	}
 	e.stop()
 
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := connectJS(t, srv)
 	legacify(t, js)
 	// Requests the old processor never got to, stored unpartitioned.
 	ctx := context.Background()
@@ -130,15 +123,7 @@ func TestMigrateRefusesWhileTheOldRuns(t *testing.T) {
 	srv := startServer(t)
 	e := startEnvOn(t, srv, processor.Config{})
 	e.stop()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := connectJS(t, srv)
 	old := legacify(t, js)
 	ctx := context.Background()
 	if _, err := js.Publish(ctx, "pelm.req.m.store", mp(t, map[string]any{"vector": []float64{1, 0, 0, 1}, "phase": 0.5})); err != nil {
@@ -174,4 +159,19 @@ func TestMigrateRefusesWhileTheOldRuns(t *testing.T) {
 	if tr := st.CachedInfo().Config.SubjectTransform; tr != nil {
 		t.Errorf("the stream was partitioned anyway: %+v", tr)
 	}
+}
+
+// connectJS connects a client of the test's own to srv.
+func connectJS(t *testing.T, srv *server.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
