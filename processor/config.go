@@ -79,7 +79,8 @@ type Config struct {
 
 	// Hook, when set, is called at the points of the batch loop named by
 	// the Hook* constants. It is for fault tests (crash or stall at a
-	// chosen point); production leaves it nil.
+	// chosen point); production leaves it nil. The batch loops of several
+	// partitions call it at once.
 	Hook func(point string)
 }
 

@@ -78,7 +78,6 @@ func (s stateSubjects) filter(mem string) string { return s.base + "m." + mem + 
 func (s stateSubjects) config(mem string) string { return s.base + "m." + mem + ".c" }
 func (s stateSubjects) memory(mem string) string { return s.base + "m." + mem + ".>" }
 func (s stateSubjects) legacyDone() string       { return s.base + "m.*.d.>" }
-func (s stateSubjects) commit() string           { return s.base + "commit" }
 
 // parse splits a state subject into the memory, the kind ('i', 'f', 'c')
 // and the key; ok is false for anything else (the commit marker included).
