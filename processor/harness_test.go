@@ -86,19 +86,11 @@ func startEnvOn(t testing.TB, srv *server.Server, cfg processor.Config) *env {
 	return e
 }
 
-// clientEnv connects a client to srv beside processor p and waits until p
-// has its consumer.
+// clientEnv connects a client to srv beside processor p and waits until
+// every partition has its consumer.
 func clientEnv(t testing.TB, srv *server.Server, p *processor.Processor) *env {
 	t.Helper()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := connectJS(t, srv)
 	e := &env{t: t, srv: srv, nc: nc, js: js, proc: p}
 	e.waitConsumer()
 	return e

@@ -162,7 +162,7 @@ func TestMigrateRefusesWhileTheOldRuns(t *testing.T) {
 }
 
 // connectJS connects a client of the test's own to srv.
-func connectJS(t *testing.T, srv *server.Server) (*nats.Conn, jetstream.JetStream) {
+func connectJS(t testing.TB, srv *server.Server) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {

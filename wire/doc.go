@@ -9,6 +9,12 @@
 // result as the processor writes it (Outcome, ResultEncoder) and as a
 // client reads it (Result, DecodeResult), and the stats message (Stats).
 //
+// ReplyRules keeps results off the prefix's own subjects: a Pelm-Reply-To
+// may not lie under <prefix>.req, .dlq, .state, .journal or .part (where
+// the requests stream files requests by partition), nor be <prefix>.stats.
+// ParseSubject takes the prefix a subject is read under, so the processor
+// reads a partitioned subject (<prefix>.part.<n>.<memory>.<op>) with it too.
+//
 // # Untrusted input
 //
 // Request bodies come from anyone who may publish. Decoder and DecodeJSON
