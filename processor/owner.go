@@ -64,6 +64,7 @@ type owner struct {
 	records map[int]ownerRecord // PELM_OWNERS as the watcher last saw it
 	live    map[string]bool     // PELM_MEMBERS as the watcher last saw it
 	listed  time.Time           // when live was last listed in full
+	synced  atomic.Int32        // buckets whose watcher has given its initial values
 	kick    chan struct{}
 
 	runs    map[int]*run
@@ -216,7 +217,7 @@ func (o *owner) run(ctx context.Context) error {
 // watch keeps records and live up to date from the two buckets, and kicks
 // a reconcile on every change.
 func (o *owner) watch(ctx context.Context) error {
-	err := o.follow(ctx, o.owners, func(e jetstream.KeyValueEntry) {
+	err := o.follow(ctx, o.owners, func() { clear(o.records) }, func(e jetstream.KeyValueEntry) {
 		k, ok := partitionKey(e.Key())
 		if !ok {
 			return
@@ -230,7 +231,7 @@ func (o *owner) watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return o.follow(ctx, o.members, func(e jetstream.KeyValueEntry) {
+	return o.follow(ctx, o.members, func() { clear(o.live) }, func(e jetstream.KeyValueEntry) {
 		o.live[e.Key()] = e.Operation() == jetstream.KeyValuePut
 		if !o.live[e.Key()] {
 			delete(o.live, e.Key())
@@ -238,28 +239,77 @@ func (o *owner) watch(ctx context.Context) error {
 	})
 }
 
+// rewatchAfter is how long a process waits before it watches a bucket
+// again whose watcher ended.
+const rewatchAfter = time.Second
+
 // follow applies every change of a bucket, under o.mu, until ctx is done.
-func (o *owner) follow(ctx context.Context, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) error {
+//
+// nats.go ends a watcher whose ordered consumer it could not make again
+// (as when a cluster loses a node: the consumer's create is refused), and
+// says so only by closing its channel. A process that stopped there would
+// act on a stale view for ever, so follow watches the bucket again, and
+// swaps in the new watcher's view whole (reset, then its initial values)
+// once it has it all: keys gone meanwhile are not in it.
+func (o *owner) follow(ctx context.Context, kv jetstream.KeyValue, reset func(), apply func(jetstream.KeyValueEntry)) error {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: watch %s: %w", ErrSetup, kv.Bucket(), err)
 	}
+	var once sync.Once // counts the bucket synced on its first initial values
 	o.wg.Go(func() {
-		defer func() { _ = w.Stop() }()
-		for e := range w.Updates() {
-			if e == nil {
-				continue // the end of the initial values
-			}
-			o.mu.Lock()
-			apply(e)
-			o.mu.Unlock()
-			select {
-			case o.kick <- struct{}{}:
-			default:
+		for {
+			o.drain(w, &once, reset, apply)
+			_ = w.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(rewatchAfter):
+				}
+				o.p.log.Warn().Str("bucket", kv.Bucket()).Msg("the bucket's watcher ended: watching it again")
+				if w, err = kv.WatchAll(ctx); err == nil {
+					break
+				}
+				o.p.log.Warn().Err(err).Str("bucket", kv.Bucket()).Msg("watch bucket")
 			}
 		}
 	})
 	return nil
+}
+
+// drain applies a watcher's changes until it ends: its initial values all
+// at once, after reset, then each change as it comes.
+func (o *owner) drain(w jetstream.KeyWatcher, once *sync.Once, reset func(), apply func(jetstream.KeyValueEntry)) {
+	var initial []jetstream.KeyValueEntry
+	synced := false
+	for e := range w.Updates() {
+		switch {
+		case !synced && e != nil:
+			initial = append(initial, e)
+			continue
+		case !synced:
+			synced = true
+			o.mu.Lock()
+			reset()
+			for _, e := range initial {
+				apply(e)
+			}
+			o.mu.Unlock()
+			initial = nil
+			once.Do(func() { o.synced.Add(1) })
+		case e == nil:
+			continue
+		default:
+			o.mu.Lock()
+			apply(e)
+			o.mu.Unlock()
+		}
+		select {
+		case o.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func ownerKey(k int) string { return "p." + strconv.Itoa(k) }
@@ -278,6 +328,9 @@ func partitionKey(key string) (int, bool) {
 // process took.
 func (o *owner) reconcile(ctx context.Context) {
 	o.reap()
+	if o.synced.Load() < 2 {
+		return // what it knows of the others is not whole yet
+	}
 	for _, r := range o.runs {
 		if !o.validFor(r.pt.term) {
 			// The lease lapsed since the partition was taken: another
