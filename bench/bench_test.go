@@ -18,8 +18,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pelm-dev/pelm/bench"
+	"github.com/pelm-dev/pelm/client"
 	"github.com/pelm-dev/pelm/pelm"
 	"github.com/pelm-dev/pelm/processor"
+	"github.com/pelm-dev/pelm/wire"
 )
 
 func startServer(t *testing.T) *server.Server {
@@ -335,5 +337,37 @@ func TestParsePhases(t *testing.T) {
 	}
 	if _, err := bench.ParsePhases("sleep"); !errors.Is(err, bench.ErrConfig) {
 		t.Errorf("ParsePhases(sleep) = %v", err)
+	}
+}
+
+// TestMemories spreads a run over four memories, as a user loading several
+// processes' partitions does: the preload lands evenly in bench-0 to
+// bench-3 and nothing in the one memory of a run without --memories.
+func TestMemories(t *testing.T) {
+	s := startServer(t)
+	startProcessor(t, s, 8)
+	cfg := tiny()
+	cfg.Memories = 4
+	cfg.Warmup = -1
+	cfg.Mix = bench.Mix{Retrieve: 1}
+	cfg.Rates = []float64{50}
+	if _, err := bench.Run(context.Background(), connect(t, s), nil, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"bench-0", "bench-1", "bench-2", "bench-3"} {
+		res, err := c.Info(context.Background(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Size != cfg.Preload/4 {
+			t.Errorf("memory %s holds %d items, want %d", m, res.Size, cfg.Preload/4)
+		}
+	}
+	if _, err := c.Info(context.Background(), "bench"); !errors.Is(err, wire.ErrNotFound) {
+		t.Errorf("memory bench: %v, want it not found", err)
 	}
 }

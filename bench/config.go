@@ -38,8 +38,12 @@ var DefaultRates = []float64{1000, 5000, 10000}
 
 // Config configures Run. Zero values mean the documented defaults.
 type Config struct {
-	Prefix     string // pelm's subject prefix; "" means "pelm"
-	Memory     string // the memory the load goes to; "" means "bench"
+	Prefix string // pelm's subject prefix; "" means "pelm"
+	Memory string // the memory the load goes to; "" means "bench"
+	// Memories spreads the load and the preload over that many memories,
+	// Memory-0 to Memory-(n-1), request i to memory i mod n, so that
+	// several processes on partitions share it. 0 or 1 means Memory alone.
+	Memories   int
 	EchoPrefix string // subject prefix of the echo floor; "" means "pelmbench"
 	// Inbox is the prefix of the run's reply subject; "" means
 	// "_INBOX.pelmbench". pelm must allow it (--reply-allow).
@@ -83,12 +87,30 @@ type Config struct {
 	Settings map[string]any
 }
 
+// MaxMemories bounds Config.Memories.
+const MaxMemories = 4096
+
+// memoryNames are the memories the load goes to.
+func (c Config) memoryNames() []string {
+	if c.Memories <= 1 {
+		return []string{c.Memory}
+	}
+	out := make([]string, c.Memories)
+	for i := range out {
+		out[i] = c.Memory + "-" + strconv.Itoa(i)
+	}
+	return out
+}
+
 func (c Config) withDefaults() Config {
 	if c.Prefix == "" {
 		c.Prefix = processor.DefaultPrefix
 	}
 	if c.Memory == "" {
 		c.Memory = DefaultMemory
+	}
+	if c.Memories == 0 {
+		c.Memories = 1
 	}
 	if c.EchoPrefix == "" {
 		c.EchoPrefix = DefaultEchoPrefix
@@ -146,8 +168,13 @@ func (c Config) Validate() error {
 	if d.Prefix == d.EchoPrefix {
 		return fmt.Errorf("%w: the echo prefix must differ from pelm's (%q)", ErrConfig, d.Prefix)
 	}
-	if !wire.ValidMemoryName(d.Memory) {
-		return fmt.Errorf("%w: memory %q: want 1 to 64 of A-Z a-z 0-9 _ -", ErrConfig, d.Memory)
+	if d.Memories < 1 || d.Memories > MaxMemories {
+		return fmt.Errorf("%w: memories %d is outside [1, %d]", ErrConfig, d.Memories, MaxMemories)
+	}
+	for _, m := range d.memoryNames() {
+		if !wire.ValidMemoryName(m) {
+			return fmt.Errorf("%w: memory %q: want 1 to 64 of A-Z a-z 0-9 _ -", ErrConfig, m)
+		}
 	}
 	if d.Dim < 1 || d.Dim > pelm.MaxDim {
 		return fmt.Errorf("%w: dim %d is outside [1, %d]", ErrConfig, d.Dim, pelm.MaxDim)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,23 +65,40 @@ const settleMax = 30 * time.Second
 // purge removes the step's unanswered requests from the system's stream,
 // so that the next step does not start behind a backlog.
 func (r *runner) purge(st *step, left int64) {
-	stream, subject := processorStream, r.cfg.Prefix+".req."+r.cfg.Memory+".>"
+	stream, subjects := processorStream, r.pelmSubjects()
 	if st.sys == sysEcho {
-		stream, subject = EchoStream, r.cfg.EchoPrefix+".req."+r.cfg.Memory+".>"
+		stream, subjects = EchoStream, nil
+		for _, m := range r.cfg.memoryNames() {
+			subjects = append(subjects, r.cfg.EchoPrefix+".req."+m+".>")
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := r.js.Stream(ctx, stream)
-	if err == nil {
-		err = s.Purge(ctx, jetstream.WithPurgeSubject(subject))
+	for _, subject := range subjects {
+		if err == nil {
+			err = s.Purge(ctx, jetstream.WithPurgeSubject(subject))
+		}
 	}
 	if err != nil {
-		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("purge of %s after a step failed: %v", subject, err))
+		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("purge of %s after a step failed: %v", strings.Join(subjects, ", "), err))
 		return
 	}
 	st.mu.Lock()
 	st.purged = left
 	st.mu.Unlock()
+}
+
+// pelmSubjects are the subjects pelm's requests stream files the load's
+// requests under: pelm.part.<n>.<memory>.<op> (the stream's subject
+// transform puts each memory in its partition), and pelm.req.<memory>.<op>
+// where a stream of an earlier version has no transform.
+func (r *runner) pelmSubjects() []string {
+	var out []string
+	for _, m := range r.cfg.memoryNames() {
+		out = append(out, r.cfg.Prefix+".part.*."+m+".>", r.cfg.Prefix+".req."+m+".>")
+	}
+	return out
 }
 
 // wait polls cond until it holds, deadline passes or ctx is done.
@@ -120,7 +138,7 @@ func (r *runner) openLoop(ctx context.Context, sys system, kind string, rate flo
 		}
 		o := r.w.schedule[i%len(r.w.schedule)]
 		bodies := r.w.bodies[o]
-		r.publish(ctx, st, r.w.subjects[sys][o], bodies[i%len(bodies)], r.requestID(idBuf, st.id, i))
+		r.publish(ctx, st, r.w.subject(sys, o, i), bodies[i%len(bodies)], r.requestID(idBuf, st.id, i))
 	}
 	st.lastSend = time.Now()
 	r.end(ctx, st)
@@ -158,10 +176,10 @@ func (r *runner) closedLoop(ctx context.Context, sys system, n int) (*step, erro
 		case <-timer.C:
 			st.close()
 			return nil, fmt.Errorf("%w: pelm answered %d of %d preload stores, none in the last %v; is it running on %s.req.%s.*, and does --reply-allow admit %s?",
-				ErrNoResults, st.recv.Load(), i, stall, r.cfg.Prefix, r.cfg.Memory, r.cfg.Inbox)
+				ErrNoResults, st.recv.Load(), i, stall, r.cfg.Prefix, r.cfg.memoryNames()[0], r.cfg.Inbox)
 		}
 		st.sentAt[i].Store(int64(time.Since(st.start)))
-		r.publish(ctx, st, r.w.subjects[sys][opStore], r.w.preload[i], r.requestID(idBuf, st.id, i))
+		r.publish(ctx, st, r.w.subject(sys, opStore, i), r.w.preload[i], r.requestID(idBuf, st.id, i))
 	}
 	st.lastSend = time.Now()
 	r.end(ctx, st) // sets duration: the closed loop's lasts until its last result

@@ -42,6 +42,7 @@ type Machine struct {
 type ConfigReport struct {
 	Prefix     string    `json:"prefix"`
 	Memory     string    `json:"memory"`
+	Memories   int       `json:"memories"`
 	Dim        int       `json:"dim"`
 	Preload    int       `json:"preload"`
 	Rates      []float64 `json:"rates"`

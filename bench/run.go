@@ -85,7 +85,7 @@ func Run(ctx context.Context, load, echo *nats.Conn, cfg Config) (*Report, error
 		r.rep.Steps = append(r.rep.Steps, rs)
 		if rs.Results == 0 {
 			return nil, fmt.Errorf("%w: pelm answered none of %d warm-up requests on %s.req.%s.*; is it running, and does --reply-allow admit %s?",
-				ErrNoResults, rs.Sent, cfg.Prefix, cfg.Memory, cfg.Inbox)
+				ErrNoResults, rs.Sent, cfg.Prefix, cfg.memoryNames()[0], cfg.Inbox)
 		}
 		for o, n := range st.meanSizes() {
 			if n > 0 {
@@ -212,7 +212,7 @@ func newRunner(nc *nats.Conn, cfg Config) (*runner, error) {
 		Started: time.Now(),
 		Machine: Machine{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version()},
 		Config: ConfigReport{
-			Prefix: cfg.Prefix, Memory: cfg.Memory, Dim: cfg.Dim, Preload: cfg.Preload,
+			Prefix: cfg.Prefix, Memory: cfg.Memory, Memories: cfg.Memories, Dim: cfg.Dim, Preload: cfg.Preload,
 			Rates: cfg.Rates, FindMax: cfg.FindMax, DurationS: cfg.Duration.Seconds(),
 			MaxRate: cfg.MaxRate, TimeoutS: cfg.Timeout.Seconds(), MaxP99US: cfg.MaxP99.Microseconds(),
 			Mix: cfg.Mix.String(), Phases: cfg.Phases.String(), Seed: cfg.Seed,

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -13,8 +14,12 @@ import (
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	c := r.Config
-	fmt.Fprintf(&b, "pelm bench: %s items × %d preloaded into %q; mix %s; phases %s; %gs per rate\n",
-		rateStr(float64(c.Preload)), c.Dim, c.Memory, c.Mix, c.Phases, c.DurationS)
+	into := strconv.Quote(c.Memory)
+	if c.Memories > 1 {
+		into = fmt.Sprintf("%d memories %s-0 to %s-%d", c.Memories, c.Memory, c.Memory, c.Memories-1)
+	}
+	fmt.Fprintf(&b, "pelm bench: %s items × %d preloaded into %s; mix %s; phases %s; %gs per rate\n",
+		rateStr(float64(c.Preload)), c.Dim, into, c.Mix, c.Phases, c.DurationS)
 	fmt.Fprintf(&b, "machine: %s/%s, %d CPUs, %s; request bytes %v, result bytes %v\n",
 		r.Machine.OS, r.Machine.Arch, r.Machine.CPUs, r.Machine.GoVersion, sizes(r.RequestBytes), sizes(r.ResultBytes))
 	for _, s := range r.steps("pelm", KindPreload) {

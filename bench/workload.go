@@ -49,10 +49,15 @@ const scheduleLen = 1024
 
 // workload is every message body of a run, made once.
 type workload struct {
-	schedule []op              // op of request i is schedule[i%len]
-	bodies   [numOps][][]byte  // op's bodies; request i uses bodies[op][i%len]
-	preload  [][]byte          // one store per preloaded item
-	subjects [2][numOps]string // per system, per op
+	schedule []op                // op of request i is schedule[i%len]
+	bodies   [numOps][][]byte    // op's bodies; request i uses bodies[op][i%len]
+	preload  [][]byte            // one store per preloaded item
+	subjects [][2][numOps]string // per memory, per system, per op
+}
+
+// subject is the subject of request i of op o to system sys.
+func (w *workload) subject(sys system, o op, i int) string {
+	return w.subjects[i%len(w.subjects)][sys][o]
 }
 
 func newWorkload(cfg Config) *workload {
@@ -91,10 +96,14 @@ func newWorkload(cfg Config) *workload {
 	for i := range w.preload {
 		w.preload[i] = requestBody(opStore, randomVector(r, vec), phase(r, cfg.Phases), i, 0)
 	}
-	for s, prefix := range [2]string{cfg.Prefix, cfg.EchoPrefix} {
-		for o := range numOps {
-			w.subjects[s][o] = prefix + ".req." + cfg.Memory + "." + opNames[o]
+	for _, m := range cfg.memoryNames() {
+		var subj [2][numOps]string
+		for s, prefix := range [2]string{cfg.Prefix, cfg.EchoPrefix} {
+			for o := range numOps {
+				subj[s][o] = prefix + ".req." + m + "." + opNames[o]
+			}
 		}
+		w.subjects = append(w.subjects, subj)
 	}
 	return w
 }

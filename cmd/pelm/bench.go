@@ -26,7 +26,7 @@ type benchFlags struct {
 	findMax                    bool
 	duration, timeout          time.Duration
 	maxP99, warmup, ttl        time.Duration
-	window                     int
+	window, memories           int
 	mix, phases, memory        string
 	seed                       uint64
 	noEcho, quiet, keepResults bool
@@ -62,6 +62,7 @@ func benchFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags, *benchFlags) {
 	fs.StringVar(&bf.mix, "mix", "store=1,retrieve=1,process=1", "op weights: store, retrieve, process, forget")
 	fs.StringVar(&bf.phases, "phases", "wakesleep", "phases of requests: wakesleep (0.1 or 0.9) or uniform")
 	fs.StringVar(&bf.memory, "memory", bench.DefaultMemory, "memory the load goes to")
+	fs.IntVar(&bf.memories, "memories", 1, "spread the load over this many memories, <memory>-0 to <memory>-(n-1), to load several processes' partitions")
 	fs.Uint64Var(&bf.seed, "seed", 1, "seed of vectors, phases and op order")
 	fs.BoolVar(&bf.noEcho, "no-echo", false, "skip the JetStream echo floor")
 	fs.BoolVar(&bf.keepResults, "keep-results", false, "bind a stream to the results, as a user who keeps them does (pelm then acks only stored results)")
@@ -108,7 +109,7 @@ func (bf *benchFlags) config(sf *serveFlags, cfg processor.Config) (bench.Config
 		return bench.Config{}, errors.New("--duration, --timeout, --max-p99 and --window must be positive, --preload not negative")
 	}
 	c := bench.Config{
-		Prefix: sf.prefix, Memory: bf.memory, EchoPrefix: bf.echoPrefix, Inbox: bf.inboxPrefix, KeepResults: bf.keepResults,
+		Prefix: sf.prefix, Memory: bf.memory, Memories: bf.memories, EchoPrefix: bf.echoPrefix, Inbox: bf.inboxPrefix, KeepResults: bf.keepResults,
 		Dim: sf.dim, Preload: bf.preload, Rates: rates, FindMax: bf.findMax, TTL: bf.ttl,
 		Duration: bf.duration, Timeout: bf.timeout, MaxP99: bf.maxP99, Window: bf.window, Warmup: bf.warmup,
 		Mix: mix, Phases: phases, Seed: bf.seed, Batch: cfg.Batch,
