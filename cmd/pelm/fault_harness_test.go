@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -65,6 +66,7 @@ func pelmBinary(t testing.TB) string {
 type faultEnv struct {
 	t        *testing.T
 	store    string
+	host     string
 	port     int
 	srv      *server.Server
 	url      string               // what the children connect to
@@ -84,9 +86,14 @@ type faultEnv struct {
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
-	f := &faultEnv{t: t, store: t.TempDir(), port: freePort(t), results: map[uint64][][]byte{}, core: map[uint64][][]byte{}}
+	return newFaultEnvOn(t, "127.0.0.1")
+}
+
+// newFaultEnvOn is newFaultEnv with the server listening on host.
+func newFaultEnvOn(t *testing.T, host string) *faultEnv {
+	f := &faultEnv{t: t, store: t.TempDir(), host: host, port: freePort(t), results: map[uint64][][]byte{}, core: map[uint64][][]byte{}}
 	f.startServer()
-	f.url = "nats://127.0.0.1:" + strconv.Itoa(f.port)
+	f.url = "nats://" + host + ":" + strconv.Itoa(f.port)
 	f.init()
 	return f
 }
@@ -175,7 +182,7 @@ func (f *faultEnv) resultsOf(seq uint64) [][]byte {
 
 func (f *faultEnv) startServer() {
 	opts := natstest.DefaultTestOptions
-	opts.Port = f.port
+	opts.Host, opts.Port = f.host, f.port
 	opts.JetStream = true
 	opts.StoreDir = f.store
 	f.srv = natstest.RunServer(&opts)
@@ -211,12 +218,35 @@ type child struct {
 // spawn starts a `pelm serve` process against the server.
 func (f *faultEnv) spawn(env ...string) *child {
 	f.t.Helper()
-	cmd := exec.Command(pelmBinary(f.t), "serve", "--nats-url", f.url, "--replicas", strconv.Itoa(max(1, f.replicas)),
+	return f.spawnWith(exec.Command, env...)
+}
+
+// spawnIn starts a `pelm serve` process in a network namespace.
+func (f *faultEnv) spawnIn(ns *netns, env ...string) *child {
+	f.t.Helper()
+	return f.spawnWith(ns.command, env...)
+}
+
+// spawnWith starts a `pelm serve` process made by command.
+func (f *faultEnv) spawnWith(command func(string, ...string) *exec.Cmd, env ...string) *child {
+	f.t.Helper()
+	cmd := command(pelmBinary(f.t), "serve", "--nats-url", f.url, "--replicas", strconv.Itoa(max(1, f.replicas)),
 		"--dim", strconv.Itoa(faultDim), "--capacity", "100000", "--batch-max", "32", "--ack-wait", "3s",
 		"--lease", faultLease.String(), "--stats-interval", "1h", "--log-level", logLevel(), "--http-listen", "")
 	cmd.Env = append(os.Environ(), env...)
 	c := &child{cmd: cmd, exited: make(chan error, 1), done: make(chan struct{}), logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
+	if dir := os.Getenv("PELM_TEST_KID_LOGS"); dir != "" {
+		// Keep every child's log, for a run that passed but looked odd.
+		name := strings.NewReplacer("/", "_").Replace(f.t.Name()) + "-" + strconv.Itoa(len(f.kids)) + ".log"
+		file, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.t.Cleanup(func() { _ = file.Close() })
+		cmd.Stdout = io.MultiWriter(c.logs, file)
+		cmd.Stderr = cmd.Stdout
+	}
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)
 	}

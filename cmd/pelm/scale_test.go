@@ -365,3 +365,41 @@ func (f *faultEnv) resultCounts() map[uint64]int {
 	}
 	return out
 }
+
+// TestScalePartition cuts one of two processes off the NATS server while
+// a burst runs (the link of its network namespace goes down: packets
+// vanish, nothing is refused), keeps it cut until the other process serves
+// every partition, then mends the link. The cut-off process must notice
+// it lost its partitions, and its writes that arrive late must be refused:
+// nothing is lost, done twice or run out of order, and once back it takes
+// a share again.
+func TestScalePartition(t *testing.T) {
+	for _, seed := range scaleSeeds() {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			ns := newNetns(t)
+			f := newFaultEnvOn(t, ns.hostIP)
+			load := makeScaleLoad(seed, scaleLoadSize(), true)
+			cut, other := f.spawnIn(ns), f.spawn()
+			f.waitShared(2, 30*time.Second, cut, other)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				f.publish(load, time.Millisecond)
+			}()
+			f.waitResultCount(len(load)/3, 60*time.Second)
+			ns.cut()
+			cutAt := time.Now()
+			f.waitShared(1, 60*time.Second, other)
+			tookOver := time.Since(cutAt)
+			ns.mend()
+			<-done
+			f.waitResults(load, 60*time.Second)
+			f.waitShared(2, 60*time.Second, cut, other)
+			f.stopAll(cut, other)
+			if !strings.Contains(cut.logs.String(), "taken over") {
+				t.Errorf("the cut-off process did not notice it lost its partitions:\n%s", cut.logs)
+			}
+			t.Logf("the other process served every partition %v after the cut; %v", tookOver.Round(time.Millisecond), f.check(load, true))
+		})
+	}
+}
