@@ -168,15 +168,17 @@ func (pt *partition) consume(ctx context.Context, cons jetstream.Consumer) error
 	// from the server it reconnects to, rather than after half a minute. A
 	// pull outlives a pause of its process by at most its expiry, which the
 	// lease outlasts (owner.go).
-	it, err := cons.Messages(jetstream.PullMaxMessages(2*batchMax),
-		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(time.Second))
+	its, err := newIterator(func() (jetstream.MessagesContext, error) {
+		return cons.Messages(jetstream.PullMaxMessages(2*batchMax),
+			jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(time.Second))
+	})
 	if err != nil {
 		return fmt.Errorf("%w: consume: %w", ErrSetup, err)
 	}
 	in := make(chan jetstream.Msg, batchMax)
 	var wg sync.WaitGroup
-	wg.Go(func() { pt.pull(cons, it, in) })
-	stop := context.AfterFunc(ctx, func() { pt.serving.Store(false); it.Drain() }) // stop pulling; Next still returns what is buffered
+	wg.Go(func() { pt.pull(cons, its, in) })
+	stop := context.AfterFunc(ctx, func() { pt.serving.Store(false); its.drain() }) // stop pulling; Next still returns what is buffered
 	defer stop()
 	pt.metrics.memories(pt.mems.order, pt.budget.total())
 	pt.serving.Store(true)
@@ -184,7 +186,7 @@ func (pt *partition) consume(ctx context.Context, cons jetstream.Consumer) error
 		if !pt.valid() || pt.store.Fenced() {
 			// Lost: leave every message to the new owner, and stop.
 			pt.lose()
-			it.Stop()
+			its.stop()
 			return
 		}
 		if pt.catchAll() {
