@@ -1,22 +1,35 @@
 package testcluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-	natstest "github.com/nats-io/nats-server/v2/test"
 )
 
-// Cluster is n clustered nats-servers with JetStream.
+// Cluster is n clustered nats-server processes with JetStream.
 type Cluster struct {
 	t     testing.TB
-	opts  []*server.Options
-	nodes []*server.Server // nil while a node is stopped
+	bin   string
+	nodes []*node
+}
+
+type node struct {
+	name                   string
+	port, cluster, monitor int
+	conf                   string
+	cmd                    *exec.Cmd // nil while the node is down
+	done                   chan struct{}
+	log                    *os.File
 }
 
 // Start runs n nodes and waits until JetStream has a meta leader that
@@ -24,42 +37,92 @@ type Cluster struct {
 // servers to place it on). The nodes stop when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	c := &Cluster{t: t, bin: serverBinary(t)}
 	// Every node of a JetStream cluster must name its routes, so the ports
 	// are chosen first: below Linux's ephemeral range (32768-60999), where
 	// no other test's server is given one by the system meanwhile.
-	clientPorts, clusterPorts := freePorts(t, n), freePorts(t, n)
+	ports := freePorts(t, 3*n)
 	var routes []string
-	for _, p := range clusterPorts {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-	}
-	c := &Cluster{t: t, nodes: make([]*server.Server, n)}
 	for i := range n {
-		opts := natstest.DefaultTestOptions
-		opts.Port, opts.JetStream, opts.StoreDir = clientPorts[i], true, t.TempDir()
-		opts.ServerName = fmt.Sprintf("n%d", i+1)
-		opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = "pelm-test", "127.0.0.1", clusterPorts[i]
-		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		c.opts = append(c.opts, &opts)
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i]))
 	}
+	dir := t.TempDir()
+	for i := range n {
+		nd := &node{name: fmt.Sprintf("n%d", i+1), port: ports[i], cluster: ports[n+i], monitor: ports[2*n+i]}
+		nd.conf = filepath.Join(dir, nd.name+".conf")
+		conf := fmt.Sprintf(`server_name: %s
+listen: 127.0.0.1:%d
+http: 127.0.0.1:%d
+jetstream { store_dir: %q }
+cluster {
+  name: pelm-test
+  listen: 127.0.0.1:%d
+  routes: [%s]
+}
+`, nd.name, nd.port, nd.monitor, filepath.Join(dir, nd.name), nd.cluster, strings.Join(routes, ", "))
+		if err := os.WriteFile(nd.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log, err := os.Create(filepath.Join(dir, nd.name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd.log = log
+		c.nodes = append(c.nodes, nd)
+	}
+	t.Cleanup(func() {
+		for i, nd := range c.nodes {
+			c.Kill(i)
+			_ = nd.log.Close()
+		}
+	})
 	for i := range n {
 		c.launch(i)
 	}
-	t.Cleanup(func() {
-		for i := range c.nodes {
-			c.Stop(i)
+	c.WaitReady(60 * time.Second)
+	return c
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// serverBinary builds nats-server from the module this repository
+// requires, once per test binary.
+func serverBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pelm-nats-server")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "nats-server")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/nats-io/nats-server/v2").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
 		}
 	})
-	c.WaitReady(30 * time.Second)
-	return c
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
 }
 
 func freePorts(t testing.TB, n int) []int {
 	var ports []int
+	seen := map[int]bool{}
 	for len(ports) < n {
 		p := 20000 + rand.IntN(10000)
+		if seen[p] {
+			continue
+		}
 		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
 			_ = l.Close()
 			ports = append(ports, p)
+			seen[p] = true
 		}
 	}
 	return ports
@@ -69,12 +132,17 @@ func freePorts(t testing.TB, n int) []int {
 // ready only once its peers are there.
 func (c *Cluster) launch(i int) {
 	c.t.Helper()
-	s, err := server.NewServer(c.opts[i])
-	if err != nil {
+	nd := c.nodes[i]
+	cmd := exec.Command(c.bin, "-c", nd.conf)
+	cmd.Stdout, cmd.Stderr = nd.log, nd.log
+	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	go s.Start()
-	c.nodes[i] = s
+	nd.cmd, nd.done = cmd, make(chan struct{})
+	go func(done chan struct{}) {
+		_ = cmd.Wait()
+		close(done)
+	}(nd.done)
 }
 
 // WaitReady waits until every running node takes connections and the
@@ -82,11 +150,6 @@ func (c *Cluster) launch(i int) {
 func (c *Cluster) WaitReady(d time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(d)
-	for _, s := range c.nodes {
-		if s != nil && !s.ReadyForConnections(time.Until(deadline)) {
-			c.t.Fatalf("server %s not ready", s.Name())
-		}
-	}
 	for !c.metaCurrent() {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("no JetStream meta leader with every peer current within %v", d)
@@ -95,17 +158,48 @@ func (c *Cluster) WaitReady(d time.Duration) {
 	}
 }
 
+// jsz is what metaCurrent reads of a node's /jsz.
+type jsz struct {
+	Meta *struct {
+		Leader   string `json:"leader"`
+		Replicas []struct {
+			Name    string `json:"name"`
+			Current bool   `json:"current"`
+		} `json:"replicas"`
+	} `json:"meta_cluster"`
+}
+
 func (c *Cluster) metaCurrent() bool {
-	for _, s := range c.nodes {
-		if s == nil || !s.JetStreamIsLeader() {
-			continue
-		}
-		jsz, err := s.Jsz(nil)
-		if err != nil || jsz.Meta == nil || len(jsz.Meta.Replicas) != len(c.nodes)-1 {
+	client := http.Client{Timeout: time.Second}
+	for _, nd := range c.nodes {
+		if nd.cmd == nil {
 			return false
 		}
-		for _, r := range jsz.Meta.Replicas {
-			if !r.Current {
+		if r, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", nd.monitor)); err != nil {
+			return false
+		} else {
+			_ = r.Body.Close()
+			if r.StatusCode != http.StatusOK {
+				return false
+			}
+		}
+	}
+	for _, nd := range c.nodes {
+		r, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/jsz", nd.monitor))
+		if err != nil {
+			return false
+		}
+		var j jsz
+		err = json.NewDecoder(r.Body).Decode(&j)
+		_ = r.Body.Close()
+		if err != nil || j.Meta == nil || j.Meta.Leader != nd.name {
+			continue
+		}
+		if len(j.Meta.Replicas) != len(c.nodes)-1 {
+			return false
+		}
+		for _, p := range j.Meta.Replicas {
+			if !p.Current {
 				return false
 			}
 		}
@@ -118,32 +212,43 @@ func (c *Cluster) metaCurrent() bool {
 // nats.Connect take them.
 func (c *Cluster) URL() string {
 	var urls []string
-	for _, o := range c.opts {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", o.Port))
+	for _, nd := range c.nodes {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", nd.port))
 	}
 	return strings.Join(urls, ",")
 }
 
-// Node returns node i, nil while it is stopped.
-func (c *Cluster) Node(i int) *server.Server { return c.nodes[i] }
-
 // Index returns the index of the node named name, or -1.
 func (c *Cluster) Index(name string) int {
-	for i, o := range c.opts {
-		if o.ServerName == name {
+	for i, nd := range c.nodes {
+		if nd.name == name {
 			return i
 		}
 	}
 	return -1
 }
 
-// Stop shuts node i down and waits until it has.
-func (c *Cluster) Stop(i int) {
-	if s := c.nodes[i]; s != nil {
-		s.Shutdown()
-		s.WaitForShutdown()
-		c.nodes[i] = nil
+// Stop shuts node i down as an operator does (SIGTERM: it closes its
+// clients and routes and flushes its store) and waits until it has.
+func (c *Cluster) Stop(i int) { c.signal(i, syscall.SIGTERM) }
+
+// Kill kills node i (SIGKILL: what it had not written to disk is lost)
+// and waits until it is gone.
+func (c *Cluster) Kill(i int) { c.signal(i, syscall.SIGKILL) }
+
+func (c *Cluster) signal(i int, sig syscall.Signal) {
+	nd := c.nodes[i]
+	if nd.cmd == nil {
+		return
 	}
+	_ = nd.cmd.Process.Signal(sig)
+	select {
+	case <-nd.done:
+	case <-time.After(30 * time.Second):
+		_ = nd.cmd.Process.Kill()
+		<-nd.done
+	}
+	nd.cmd = nil
 }
 
 // Restart starts node i again, on its ports and data directory, and waits
