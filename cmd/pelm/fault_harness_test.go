@@ -671,9 +671,10 @@ func (f *faultEnv) durable() map[string]processor.MemorySnapshot {
 		f.t.Fatal(err)
 	}
 	// On a cluster whose node just restarted, a read may find a replica
-	// still catching up: try again, as a partition's owner does.
+	// still catching up, or no replica answering direct gets yet (seen for
+	// over 10 s after a SIGKILL): try again, as a partition's owner does.
 	var err2 error
-	for try := 0; try < 5; try++ {
+	for try := 0; try < 30; try++ {
 		if _, err2 = p.Restore(); err2 == nil {
 			return p.Snapshot()
 		}
