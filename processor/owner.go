@@ -397,8 +397,10 @@ func (o *owner) reconcile(ctx context.Context) {
 		mine := want[k] == o.id
 		if r := o.runs[k]; r != nil {
 			switch {
-			case has && rec.member != o.id:
-				r.pt.lose() // taken over
+			case has && rec.member != o.id && rec.revision > r.revision:
+				// Taken over. A record older than this process's own claim
+				// is the watcher lagging behind the claim, not news.
+				r.pt.lose()
 				r.cancel()
 			case !mine && !r.releasing:
 				r.releasing = true
