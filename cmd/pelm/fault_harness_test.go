@@ -36,31 +36,10 @@ import (
 
 const faultDim = 8
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // pelmBinary builds cmd/pelm once per test run.
 func pelmBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pelm-fault-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "pelm")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testcluster.Binary(t, "github.com/pelm-dev/pelm/cmd/pelm")
 }
 
 type faultEnv struct {

@@ -84,31 +84,35 @@ cluster {
 }
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu sync.Mutex
+	built   = map[string]string{} // package → binary
 )
 
-// serverBinary builds nats-server from the module this repository
-// requires, once per test binary.
-func serverBinary(t testing.TB) string {
+// Binary builds the main package pkg (of this module or of a module it
+// requires) once per test binary, and returns the program's path.
+func Binary(t testing.TB, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pelm-nats-server")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := built[pkg]; ok {
+		return bin
 	}
-	return binPath
+	dir, err := os.MkdirTemp("", "pelm-test-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(strings.TrimSuffix(pkg, "/v2")))
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = bin
+	return bin
+}
+
+// serverBinary is nats-server, from the module this repository requires.
+func serverBinary(t testing.TB) string {
+	return Binary(t, "github.com/nats-io/nats-server/v2")
 }
 
 func freePorts(t testing.TB, n int) []int {

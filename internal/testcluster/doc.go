@@ -6,7 +6,8 @@
 //
 // The nats-server binary is built once per test binary from the module
 // this repository requires (go build), so the test runs the release it
-// ships with and needs nothing installed.
+// ships with and needs nothing installed; Binary builds any main package
+// so (the fault tests build pelm with it).
 //
 // It is for tests only (it takes a testing.TB). Its methods are safe on
 // one goroutine, the test's.
