@@ -69,7 +69,11 @@ type owner struct {
 
 	runs    map[int]*run
 	retryAt map[int]time.Time
-	wg      sync.WaitGroup
+	// claims are this process's keys in PELM_OWNERS, by its own
+	// successful writes: the watcher may still show a key this process
+	// has since deleted, and a claim is only as good as the write.
+	claims map[int]uint64
+	wg     sync.WaitGroup
 
 	handovers atomic.Uint64
 	unowned   atomic.Int64 // partitions no live member owns, at the last reconcile
@@ -100,7 +104,7 @@ type member struct {
 
 func newOwner(ctx context.Context, p *Processor) (*owner, error) {
 	o := &owner{p: p, id: nuid.Next(), lease: p.cfg.Lease, epoch: time.Now(),
-		records: map[int]ownerRecord{}, live: map[string]bool{}, kick: make(chan struct{}, 1), runs: map[int]*run{}, retryAt: map[int]time.Time{}}
+		records: map[int]ownerRecord{}, live: map[string]bool{}, kick: make(chan struct{}, 1), runs: map[int]*run{}, retryAt: map[int]time.Time{}, claims: map[int]uint64{}}
 	o.wanted.Store(-1)
 	var err error
 	// The server marks a key that ages out, so that watchers see a member
@@ -409,8 +413,8 @@ func (o *owner) reconcile(ctx context.Context) {
 			continue
 		}
 		if !mine {
-			if has && rec.member == o.id {
-				o.release(ctx, k, rec.revision)
+			if rev, ok := o.claims[k]; ok {
+				o.release(ctx, k, rev)
 			}
 			continue
 		}
@@ -437,7 +441,10 @@ func (o *owner) take(ctx context.Context, k int, rec ownerRecord, has bool, live
 	case !has:
 		rev, err = o.owners.Create(cctx, ownerKey(k), []byte(o.id))
 	case rec.member == o.id:
-		return rec.revision, true
+		if o.claims[k] == rec.revision {
+			return rec.revision, true // its own, as it left it
+		}
+		return 0, false // a key it has deleted since: the watcher will say so
 	case !live[rec.member]:
 		// The watchers of the two buckets are not in step: a member that
 		// has just joined may own a partition before this process sees it
@@ -456,6 +463,7 @@ func (o *owner) take(ctx context.Context, k int, rec ownerRecord, has bool, live
 		o.p.log.Debug().Err(err).Int("partition", k).Msg("take partition")
 		return 0, false
 	}
+	o.claims[k] = rev
 	return rev, true
 }
 
@@ -465,11 +473,14 @@ func (o *owner) release(ctx context.Context, k int, rev uint64) {
 	defer cancel()
 	err := o.owners.Delete(dctx, ownerKey(k), jetstream.LastRevision(rev))
 	switch {
+	case err == nil:
+		delete(o.claims, k)
 	case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
-		// The key moved on: handed back already, or taken over.
+		// The key moved on: taken over.
+		delete(o.claims, k)
 		o.p.log.Debug().Err(err).Int("partition", k).Uint64("revision", rev).Msg("hand back partition")
-	case err != nil:
-		o.p.log.Warn().Err(err).Int("partition", k).Uint64("revision", rev).Msg("hand back partition")
+	default:
+		o.p.log.Warn().Err(err).Int("partition", k).Uint64("revision", rev).Msg("hand back partition; trying again")
 	}
 }
 
