@@ -140,8 +140,9 @@ const (
 // checkIdle asks the server about a consumer that has delivered nothing
 // for idleCheck. A deletion is not always announced to a waiting
 // iterator; and on a cluster that lost a node, an iterator has been seen
-// to wait for good on pulls the server no longer held while the consumer
-// had requests to deliver: a new iterator pulls anew.
+// to wait for good on pulls the server no longer held (it counted none
+// waiting) while the consumer had requests to deliver: a new iterator
+// pulls anew.
 func (p *partition) checkIdle(cons jetstream.Consumer, missing *int) idleState {
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	info, err := cons.Info(ctx)
@@ -160,7 +161,9 @@ func (p *partition) checkIdle(cons jetstream.Consumer, missing *int) idleState {
 		return idleFine
 	}
 	*missing = 0
-	if info.NumPending > 0 {
+	// No pull of this process waits on the server (waiting 0), so nothing
+	// can be on its way to the iterator that a new one would leave behind.
+	if info.NumPending > 0 && info.NumWaiting == 0 {
 		p.log.Warn().Uint64("pending", info.NumPending).Int("ack_pending", info.NumAckPending).Int("waiting", info.NumWaiting).
 			Dur("idle", idleCheck).Msg("the consumer holds requests but delivered none: pulling anew")
 		return idleStuck
