@@ -13,7 +13,8 @@
 #   counts defaults to "1 2 3"; the bench flags default to
 #   --memories 32 --preload 3200 --rates 1000 --duration 60s --no-echo
 # Environment: KEEP=1 keeps the directory (logs, bench-<n>.json); IDLE=<s>
-# (default 10) is the idle window whose CPU is printed before each bench.
+# (default 10) is the idle window whose CPU is printed before each bench;
+# PELM_ENV="K=V ..." is added to the processes' environment (GOMAXPROCS=1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -84,7 +85,7 @@ for n in $counts; do
   procs=()
   for k in $(seq 1 "$n"); do
     port=$((base + 30 + k))
-    "$dir/pelm" serve --nats-url "$urls" --replicas 3 --http-listen "127.0.0.1:$port" \
+    env ${PELM_ENV:-} "$dir/pelm" serve --nats-url "$urls" --replicas 3 --http-listen "127.0.0.1:$port" \
       --log-level warn >"$run/pelm$k.log" 2>&1 &
     pids+=($!)
     procs+=("$port")
