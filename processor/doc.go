@@ -12,9 +12,10 @@
 //
 // # Following a request
 //
-// A store request from pull to purge, in six files:
+// A store request from pull to purge, in seven files:
 //
-//	partition.go            serve: fence, restore, recovery, the partition's consumer, the pull loop, hand back
+//	partition.go            serve: fence, restore, recovery, the partition's consumer, hand back
+//	pull.go                 the pull loop: iterator to batcher, idle checks, a new iterator when one stalls
 //	batch.go                handleBatch: decode each message into a slot, compose results, hand the effects to the store
 //	execute.go              plan and execute: the filter in stream order, then one pelm.Apply per memory
 //	internal/durable/store.go    Append: the batch's one journal record; Replay, Acked, Tick
