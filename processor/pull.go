@@ -18,7 +18,7 @@ const idleCheck = 5 * time.Second
 const idleTick = 250 * time.Millisecond
 
 // iterator is the partition's pull iterator, which the pull loop may
-// replace while the batch loop may stop it.
+// replace (and then reads at once) while the batch loop may stop it.
 type iterator struct {
 	mu      sync.Mutex
 	it      jetstream.MessagesContext
@@ -105,10 +105,6 @@ func (p *partition) pull(cons jetstream.Consumer, its *iterator, in chan<- jetst
 			continue
 		}
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			if it != its.current() {
-				it = its.current() // replaced by renew
-				continue
-			}
 			if p.pullErr == nil {
 				p.pullErr = err
 			}
