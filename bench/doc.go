@@ -6,9 +6,8 @@
 //
 // # Load
 //
-// Run first preloads Config.Preload items into one memory with a closed
-// loop (a window of requests in flight), then a short warm-up of each
-// system, then an open loop at every offered rate of Config.Rates, echo
+// Run first preloads Config.Preload items with a closed loop (a window of
+// requests in flight), then a short warm-up of each system, then an open loop at every offered rate of Config.Rates, echo
 // first and pelm second at each rate. With Config.FindMax it then searches
 // the highest sustainable rate of each system (doubling, then bisecting)
 // and runs both at half of pelm's. Requests are msgpack bodies made once
@@ -20,6 +19,12 @@
 // Config.KeepResults a stream (ResultsStream) keeps every result of the
 // run, as a user who binds one does, so that pelm acknowledges each request
 // only once its result is stored.
+//
+// The load goes to one memory (Config.Memory), which lives in one
+// partition and so on one process of a scaled-out deployment. With
+// Config.Memories n it goes to n memories, <memory>-0 to <memory>-(n-1):
+// request i (and preloaded item i) to memory i mod n, so that every
+// process serving the prefix gets its share.
 //
 // # Measurement
 //
@@ -41,7 +46,9 @@
 // rate·w of them, at least 2 % of the step, are already older than MaxP99.
 // After each step the tool waits for late results (until none has come for
 // a second, at most 30 s), then purges what is still unanswered from the
-// system's stream, so that every step starts on an idle system.
+// system's stream, so that every step starts on an idle system: per memory
+// of the run, under pelm.part.*.<memory>.> where pelm's stream partitions
+// requests by a subject transform, <prefix>.req.<memory>.> otherwise.
 //
 // # The echo floor
 //

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,25 +62,30 @@ func (r *runner) end(ctx context.Context, st *step) {
 const settleMax = 30 * time.Second
 
 // purge removes the step's unanswered requests from the system's stream,
-// so that the next step does not start behind a backlog.
+// so that the next step does not start behind a backlog. Each purge call
+// has its own deadline: a run over many memories purges each one.
 func (r *runner) purge(st *step, left int64) {
-	stream, subjects := processorStream, r.pelmSubjects()
+	name := processorStream
 	if st.sys == sysEcho {
-		stream, subjects = EchoStream, nil
-		for _, m := range r.cfg.memoryNames() {
-			subjects = append(subjects, r.cfg.EchoPrefix+".req."+m+".>")
-		}
+		name = EchoStream
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := r.js.Stream(ctx, stream)
+	s, err := r.js.Stream(ctx, name)
+	cancel()
+	var subjects []string
+	if err == nil {
+		subjects = r.purgeSubjects(st.sys, s.CachedInfo().Config.SubjectTransform != nil)
+	}
 	for _, subject := range subjects {
-		if err == nil {
-			err = s.Purge(ctx, jetstream.WithPurgeSubject(subject))
+		if err != nil {
+			break
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.Purge(ctx, jetstream.WithPurgeSubject(subject))
+		cancel()
 	}
 	if err != nil {
-		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("purge of %s after a step failed: %v", strings.Join(subjects, ", "), err))
+		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("purge of %s after a step failed: %v", name, err))
 		return
 	}
 	st.mu.Lock()
@@ -89,14 +93,20 @@ func (r *runner) purge(st *step, left int64) {
 	st.mu.Unlock()
 }
 
-// pelmSubjects are the subjects pelm's requests stream files the load's
-// requests under: pelm.part.<n>.<memory>.<op> (the stream's subject
-// transform puts each memory in its partition), and pelm.req.<memory>.<op>
-// where a stream of an earlier version has no transform.
-func (r *runner) pelmSubjects() []string {
+// purgeSubjects are the subjects a system's stream files the load's
+// requests under. pelm's stream, with the subject transform that puts each
+// memory in its partition, holds pelm.part.<n>.<memory>.<op>; a stream of
+// a version before partitions, and the echo's, hold <prefix>.req.<memory>.<op>.
+func (r *runner) purgeSubjects(sys system, partitioned bool) []string {
+	prefix := r.cfg.Prefix + ".req."
+	if sys == sysEcho {
+		prefix = r.cfg.EchoPrefix + ".req."
+	} else if partitioned {
+		prefix = r.cfg.Prefix + ".part.*."
+	}
 	var out []string
 	for _, m := range r.cfg.memoryNames() {
-		out = append(out, r.cfg.Prefix+".part.*."+m+".>", r.cfg.Prefix+".req."+m+".>")
+		out = append(out, prefix+m+".>")
 	}
 	return out
 }
