@@ -71,7 +71,8 @@ type owner struct {
 	retryAt map[int]time.Time
 	// claims are this process's keys in PELM_OWNERS, by its own
 	// successful writes: the watcher may still show a key this process
-	// has since deleted, and a claim is only as good as the write.
+	// has since deleted, and a claim is only as good as the write. A
+	// partition runs only under a claim, which stays as it is while it runs.
 	claims map[int]uint64
 	wg     sync.WaitGroup
 
@@ -90,8 +91,7 @@ type run struct {
 	pt        *partition
 	cancel    context.CancelFunc
 	done      chan struct{}
-	revision  uint64 // of its PELM_OWNERS key when this process took it
-	releasing bool   // handed back on purpose: delete the key once stopped
+	releasing bool // handed back on purpose: delete the key once stopped
 	err       error
 }
 
@@ -401,7 +401,7 @@ func (o *owner) reconcile(ctx context.Context) {
 		mine := want[k] == o.id
 		if r := o.runs[k]; r != nil {
 			switch {
-			case has && rec.member != o.id && rec.revision > r.revision:
+			case has && rec.member != o.id && rec.revision > o.claims[k]:
 				// Taken over. A record older than this process's own claim
 				// is the watcher lagging behind the claim, not news.
 				r.pt.lose()
@@ -489,7 +489,7 @@ func (o *owner) start(ctx context.Context, k int, rev uint64) {
 	pt := o.p.newPartition(k)
 	pt.term = o.term.Load()
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &run{pt: pt, cancel: cancel, done: make(chan struct{}), revision: rev}
+	r := &run{pt: pt, cancel: cancel, done: make(chan struct{})}
 	o.runs[k] = r
 	o.p.mu.Lock()
 	o.p.running[k] = pt
@@ -531,7 +531,9 @@ func (o *owner) finish(k int, r *run) {
 		o.p.log.Error().Err(r.err).Int("partition", k).Msg("serving partition failed; trying again shortly")
 		o.retryAt[k] = time.Now().Add(retryAfter)
 	case r.releasing:
-		o.release(context.Background(), k, r.revision)
+		if rev, ok := o.claims[k]; ok {
+			o.release(context.Background(), k, rev)
+		}
 		o.p.log.Info().Int("partition", k).Msg("partition handed back")
 	}
 }
