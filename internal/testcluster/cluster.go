@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -101,13 +102,23 @@ func Binary(t testing.TB, pkg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, filepath.Base(strings.TrimSuffix(pkg, "/v2")))
+	bin := filepath.Join(dir, programName(pkg))
 	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	built[pkg] = bin
 	return bin
+}
+
+// programName is what go build names pkg's program: its last element, or
+// the one before a major version suffix (nats-server/v2 is nats-server).
+func programName(pkg string) string {
+	base := path.Base(pkg)
+	if len(base) > 1 && base[0] == 'v' && strings.Trim(base[1:], "0123456789") == "" {
+		return path.Base(path.Dir(pkg))
+	}
+	return base
 }
 
 // serverBinary is nats-server, from the module this repository requires.
@@ -179,13 +190,13 @@ func (c *Cluster) metaCurrent() bool {
 		if nd.cmd == nil {
 			return false
 		}
-		if r, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", nd.monitor)); err != nil {
+		r, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", nd.monitor))
+		if err != nil {
 			return false
-		} else {
-			_ = r.Body.Close()
-			if r.StatusCode != http.StatusOK {
-				return false
-			}
+		}
+		_ = r.Body.Close()
+		if r.StatusCode != http.StatusOK {
+			return false
 		}
 	}
 	for _, nd := range c.nodes {
