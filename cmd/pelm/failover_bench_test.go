@@ -63,7 +63,7 @@ func benchFailover(b *testing.B, memories int) {
 	bin := pelmBinary(b)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve", "--nats-url", srv.ClientURL(), "--dim", strconv.Itoa(failoverDim),
-			"--capacity", strconv.Itoa(failoverItems), "--stats-interval", "1h", "--log-level", failoverLogLevel(), "--http-listen", "")
+			"--capacity", strconv.Itoa(failoverItems), "--stats-interval", "1h", "--log-level", logLevel("warn"), "--http-listen", "")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
@@ -235,13 +235,4 @@ func partitionOwners(b *testing.B, js jetstream.JetStream) map[int]int {
 		}
 	}
 	return out
-}
-
-// failoverLogLevel is the processes' --log-level: PELM_TEST_LOG_LEVEL, or
-// warn.
-func failoverLogLevel() string {
-	if l := os.Getenv("PELM_TEST_LOG_LEVEL"); l != "" {
-		return l
-	}
-	return "warn"
 }

@@ -211,7 +211,7 @@ func (f *faultEnv) spawnWith(command func(string, ...string) *exec.Cmd, env ...s
 	f.t.Helper()
 	cmd := command(pelmBinary(f.t), "serve", "--nats-url", f.url, "--replicas", strconv.Itoa(max(1, f.replicas)),
 		"--dim", strconv.Itoa(faultDim), "--capacity", "100000", "--batch-max", "32", "--ack-wait", "3s",
-		"--lease", faultLease.String(), "--stats-interval", "1h", "--log-level", logLevel(), "--http-listen", "")
+		"--lease", faultLease.String(), "--stats-interval", "1h", "--log-level", logLevel("info"), "--http-listen", "")
 	cmd.Env = append(os.Environ(), env...)
 	c := &child{cmd: cmd, exited: make(chan error, 1), done: make(chan struct{}), logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
@@ -723,12 +723,12 @@ func sameDirection(unit []float32, v []float64) bool {
 	return true
 }
 
-// logLevel is the children's --log-level: PELM_TEST_LOG_LEVEL, or info.
-func logLevel() string {
+// logLevel is the children's --log-level: PELM_TEST_LOG_LEVEL, or def.
+func logLevel(def string) string {
 	if l := os.Getenv("PELM_TEST_LOG_LEVEL"); l != "" {
 		return l
 	}
-	return "info"
+	return def
 }
 
 // kidLogs is what every process spawned wrote, but its routine lines.
