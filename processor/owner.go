@@ -243,6 +243,10 @@ func (o *owner) watch(ctx context.Context) error {
 	})
 }
 
+// watchedBuckets is how many buckets watch follows: PELM_OWNERS and
+// PELM_MEMBERS.
+const watchedBuckets = 2
+
 // rewatchAfter is how long a process waits before it watches a bucket
 // again whose watcher ended.
 const rewatchAfter = time.Second
@@ -332,7 +336,7 @@ func partitionKey(key string) (int, bool) {
 // process took.
 func (o *owner) reconcile(ctx context.Context) {
 	o.reap()
-	if o.synced.Load() < 2 {
+	if o.synced.Load() < watchedBuckets {
 		return // what it knows of the others is not whole yet
 	}
 	for _, r := range o.runs {
